@@ -1,0 +1,127 @@
+#include "nodes/encode/encoder.h"
+
+#include <nlohmann/json.hpp>
+
+#include "schemas/dead_letter.pb.h"
+#include "schemas/result.pb.h"
+
+namespace nlpflow {
+
+Result<OutputFormat> ParseOutputFormat(const std::string& name) {
+  if (name == "json") return OutputFormat::kJson;
+  if (name == "protobuf") return OutputFormat::kProtobuf;
+  return Status::InvalidArgument("unknown output format '" + name + "' (json or protobuf)");
+}
+
+StageDurations DurationsOf(const StageTimes& t) {
+  auto span = [](int64_t from, int64_t to) {
+    return (from > 0 && to >= from) ? to - from : 0;
+  };
+  StageDurations d;
+  d.decode_us = span(t.arrived_us, t.decoded_us);
+  d.tokenize_us = span(t.decoded_us, t.tokenized_us);
+  d.queue_us = span(t.tokenized_us, t.batched_us);
+  d.infer_us = span(t.batched_us, t.inferred_us);
+  d.encode_us = span(t.inferred_us, t.encoded_us);
+  d.total_us = span(t.arrived_us, t.encoded_us);
+  return d;
+}
+
+std::string Base64Encode(const std::string& bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  const auto* b = reinterpret_cast<const unsigned char*>(bytes.data());
+  for (; i + 2 < bytes.size(); i += 3) {
+    const uint32_t v = (b[i] << 16) | (b[i + 1] << 8) | b[i + 2];
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i < bytes.size()) {
+    uint32_t v = b[i] << 16;
+    if (i + 1 < bytes.size()) v |= b[i + 1] << 8;
+    out += kAlphabet[(v >> 18) & 63];
+    out += kAlphabet[(v >> 12) & 63];
+    out += (i + 1 < bytes.size()) ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+void Encoder::EncodeResult(Record* record) const {
+  record->times.encoded_us = NowMicros();
+  const StageDurations d = DurationsOf(record->times);
+  if (options_.format == OutputFormat::kJson) {
+    nlohmann::json j;
+    if (!record->id.empty()) j["id"] = record->id;
+    j["model"] = options_.model_name;
+    j["model_version"] = options_.model_version;
+    j["embedding"] = record->output;
+    j["num_tokens"] = record->token_ids.size();
+    j["source"] = {{"topic", record->coords.topic},
+                   {"partition", record->coords.partition},
+                   {"offset", record->coords.offset}};
+    if (!record->attributes.empty()) j["attributes"] = record->attributes;
+    j["timings_us"] = {{"decode", d.decode_us},   {"tokenize", d.tokenize_us},
+                       {"queue", d.queue_us},     {"infer", d.infer_us},
+                       {"encode", d.encode_us},   {"total", d.total_us}};
+    // Floats are written with the shortest representation that reads back
+    // exactly (nlohmann's default), so JSON and Protobuf carry equal values.
+    record->encoded = j.dump();
+    return;
+  }
+  nlpflow::v1::Result r;
+  r.set_id(record->id);
+  r.set_model_name(options_.model_name);
+  r.set_model_version(options_.model_version);
+  r.mutable_embedding()->Add(record->output.begin(), record->output.end());
+  r.set_num_tokens(static_cast<int32_t>(record->token_ids.size()));
+  auto* src = r.mutable_source();
+  src->set_topic(record->coords.topic);
+  src->set_partition(record->coords.partition);
+  src->set_offset(record->coords.offset);
+  for (const auto& [k, v] : record->attributes) (*r.mutable_attributes())[k] = v;
+  auto* t = r.mutable_timings();
+  t->set_decode_us(d.decode_us);
+  t->set_tokenize_us(d.tokenize_us);
+  t->set_queue_us(d.queue_us);
+  t->set_infer_us(d.infer_us);
+  t->set_encode_us(d.encode_us);
+  t->set_total_us(d.total_us);
+  record->encoded = r.SerializeAsString();
+}
+
+std::string Encoder::EncodeDeadLetter(const Record& record) const {
+  if (options_.format == OutputFormat::kJson) {
+    nlohmann::json j;
+    j["stage"] = StageName(record.failed_stage);
+    j["reason"] = record.failure_reason;
+    j["topic"] = record.coords.topic;
+    j["partition"] = record.coords.partition;
+    j["offset"] = record.coords.offset;
+    j["timestamp_ms"] = record.timestamp_ms;
+    if (record.key) j["key_base64"] = Base64Encode(*record.key);
+    j["original_base64"] = Base64Encode(record.payload);
+    // The reason may quote bytes of the input; replace, never throw.
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  }
+  nlpflow::v1::DeadLetter dl;
+  dl.set_original(record.payload);
+  dl.set_topic(record.coords.topic);
+  dl.set_partition(record.coords.partition);
+  dl.set_offset(record.coords.offset);
+  dl.set_stage(StageName(record.failed_stage));
+  dl.set_reason(record.failure_reason);
+  if (record.key) {
+    dl.set_key(*record.key);
+    dl.set_has_key(true);
+  }
+  dl.set_timestamp_ms(record.timestamp_ms);
+  return dl.SerializeAsString();
+}
+
+}  // namespace nlpflow

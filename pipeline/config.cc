@@ -1,0 +1,429 @@
+#include "pipeline/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+namespace nlpflow {
+namespace {
+
+// Maps whose keys are free-form (librdkafka property names contain dots).
+bool IsFreeFormMap(const std::string& section, const std::string& field) {
+  return section == "kafka" && (field == "consumer" || field == "producer");
+}
+
+Status KeyError(const std::string& key, const std::string& problem) {
+  return Status::InvalidArgument("config key " + key + ": " + problem);
+}
+
+std::string Describe(const YAML::Node& node) {
+  if (node.IsScalar()) return "'" + node.Scalar() + "'";
+  if (node.IsSequence()) return "a list";
+  if (node.IsMap()) return "a map";
+  return "nothing";
+}
+
+// Reads one field of a section. The field functions below convert and
+// report type errors with the full key.
+template <typename T>
+Status Convert(const YAML::Node& node, const std::string& key,
+               const char* expected, T* out) {
+  if (!node.IsScalar()) {
+    return KeyError(key, std::string("expected ") + expected + ", got " +
+                             Describe(node));
+  }
+  try {
+    *out = node.as<T>();
+  } catch (const YAML::Exception&) {
+    return KeyError(key, std::string("expected ") + expected + ", got " +
+                             Describe(node));
+  }
+  return Status::Ok();
+}
+
+Status ReadField(const YAML::Node& n, const std::string& key, std::string* out) {
+  return Convert(n, key, "a string", out);
+}
+Status ReadField(const YAML::Node& n, const std::string& key, int* out) {
+  return Convert(n, key, "an integer", out);
+}
+Status ReadField(const YAML::Node& n, const std::string& key, int64_t* out) {
+  return Convert(n, key, "an integer", out);
+}
+Status ReadField(const YAML::Node& n, const std::string& key, bool* out) {
+  return Convert(n, key, "true or false", out);
+}
+Status ReadField(const YAML::Node& n, const std::string& key,
+                 std::vector<std::string>* out) {
+  out->clear();
+  if (n.IsScalar()) {  // a single topic may be written without brackets
+    out->push_back(n.Scalar());
+    return Status::Ok();
+  }
+  if (!n.IsSequence()) {
+    return KeyError(key, "expected a list of strings, got " + Describe(n));
+  }
+  for (const auto& item : n) {
+    if (!item.IsScalar()) {
+      return KeyError(key, "expected a list of strings, got an item that is " +
+                               Describe(item));
+    }
+    out->push_back(item.Scalar());
+  }
+  return Status::Ok();
+}
+Status ReadField(const YAML::Node& n, const std::string& key,
+                 std::map<std::string, std::string>* out) {
+  out->clear();
+  if (n.IsNull()) return Status::Ok();
+  if (!n.IsMap()) return KeyError(key, "expected a map, got " + Describe(n));
+  for (const auto& kv : n) {
+    const std::string name = kv.first.as<std::string>();
+    if (!kv.second.IsScalar()) {
+      return KeyError(key + "." + name, "expected a scalar value, got " +
+                                            Describe(kv.second));
+    }
+    (*out)[name] = kv.second.Scalar();
+  }
+  return Status::Ok();
+}
+
+// One section: its fields by name. Reading a section rejects unknown keys.
+class Section {
+ public:
+  explicit Section(std::string name) : name_(std::move(name)) {}
+
+  template <typename T>
+  Section& Field(const std::string& field, T* target) {
+    readers_[field] = [key = name_ + "." + field, target](const YAML::Node& n) {
+      return ReadField(n, key, target);
+    };
+    return *this;
+  }
+
+  Status Read(const YAML::Node& node) const {
+    if (!node || node.IsNull()) return Status::Ok();
+    if (!node.IsMap()) {
+      return KeyError(name_, "expected a map, got " + Describe(node));
+    }
+    for (const auto& kv : node) {
+      const std::string field = kv.first.as<std::string>();
+      auto it = readers_.find(field);
+      if (it == readers_.end()) {
+        return KeyError(name_ + "." + field, "unknown key (known: " +
+                                                 KnownKeys() + ")");
+      }
+      NLPFLOW_RETURN_IF_ERROR(it->second(kv.second));
+    }
+    return Status::Ok();
+  }
+
+  const std::string& name() const { return name_; }
+
+ private:
+  std::string KnownKeys() const {
+    std::string out;
+    for (const auto& [field, unused] : readers_) {
+      if (!out.empty()) out += ", ";
+      out += field;
+    }
+    return out;
+  }
+
+  std::string name_;
+  std::map<std::string, std::function<Status(const YAML::Node&)>> readers_;
+};
+
+std::vector<Section> Sections(Config* c) {
+  std::vector<Section> s;
+  s.emplace_back("kafka");
+  s.back()
+      .Field("bootstrap_servers", &c->kafka.bootstrap_servers)
+      .Field("group_id", &c->kafka.group_id)
+      .Field("client_id", &c->kafka.client_id)
+      .Field("input_topics", &c->kafka.input_topics)
+      .Field("output_topic", &c->kafka.output_topic)
+      .Field("dead_letter_topic", &c->kafka.dead_letter_topic)
+      .Field("topic_partitions", &c->kafka.topic_partitions)
+      .Field("topic_replication", &c->kafka.topic_replication)
+      .Field("commit_interval_ms", &c->kafka.commit_interval_ms)
+      .Field("connect_timeout_ms", &c->kafka.connect_timeout_ms)
+      .Field("consumer", &c->kafka.consumer)
+      .Field("producer", &c->kafka.producer);
+  s.emplace_back("input");
+  s.back()
+      .Field("format", &c->input.format)
+      .Field("json_text_field", &c->input.json_text_field)
+      .Field("json_id_field", &c->input.json_id_field)
+      .Field("max_record_bytes", &c->input.max_record_bytes);
+  s.emplace_back("tokenizer");
+  s.back()
+      .Field("path", &c->tokenizer.path)
+      .Field("max_length", &c->tokenizer.max_length);
+  s.emplace_back("batch");
+  s.back()
+      .Field("max_batch_size", &c->batch.max_batch_size)
+      .Field("max_queue_delay_us", &c->batch.max_queue_delay_us);
+  s.emplace_back("model");
+  s.back()
+      .Field("path", &c->model.path)
+      .Field("name", &c->model.name)
+      .Field("version", &c->model.version)
+      .Field("task", &c->model.task)
+      .Field("pooling", &c->model.pooling)
+      .Field("normalize", &c->model.normalize)
+      .Field("threads", &c->model.threads)
+      .Field("instances", &c->model.instances);
+  s.emplace_back("output");
+  s.back().Field("format", &c->output.format);
+  s.emplace_back("pipeline");
+  s.back()
+      .Field("max_in_flight", &c->pipeline.max_in_flight)
+      .Field("shutdown_timeout_ms", &c->pipeline.shutdown_timeout_ms)
+      .Field("tokenize_concurrency", &c->pipeline.tokenize_concurrency);
+  s.emplace_back("logging");
+  s.back().Field("level", &c->logging.level);
+  return s;
+}
+
+Status ApplyOverride(YAML::Node& root, const std::string& assignment) {
+  const size_t eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0) {
+    return Status::InvalidArgument("--set " + assignment +
+                                   ": expected key=value");
+  }
+  const std::string key = assignment.substr(0, eq);
+  const std::string value_text = assignment.substr(eq + 1);
+  const size_t dot1 = key.find('.');
+  if (dot1 == std::string::npos) {
+    return KeyError(key, "expected section.field (for example batch.max_batch_size)");
+  }
+  const std::string section = key.substr(0, dot1);
+  std::string field = key.substr(dot1 + 1);
+  std::string map_key;
+  const size_t dot2 = field.find('.');
+  if (dot2 != std::string::npos) {
+    if (!IsFreeFormMap(section, field.substr(0, dot2))) {
+      return KeyError(key, "unknown key");
+    }
+    map_key = field.substr(dot2 + 1);
+    field = field.substr(0, dot2);
+  }
+  YAML::Node value;
+  try {
+    value = YAML::Load(value_text);
+  } catch (const YAML::Exception& e) {
+    return KeyError(key, "value is not valid YAML: " + std::string(e.what()));
+  }
+  if (!root[section] || root[section].IsNull()) root[section] = YAML::Node(YAML::NodeType::Map);
+  if (!root[section].IsMap()) {
+    return KeyError(section, "expected a map, got " + Describe(root[section]));
+  }
+  if (map_key.empty()) {
+    root[section][field] = value;
+  } else {
+    if (!root[section][field] || root[section][field].IsNull()) {
+      root[section][field] = YAML::Node(YAML::NodeType::Map);
+    }
+    // Property values stay strings exactly as written.
+    root[section][field][map_key] = value_text;
+  }
+  return Status::Ok();
+}
+
+bool IsOneOf(const std::string& v, std::initializer_list<const char*> options) {
+  for (const char* o : options) {
+    if (v == o) return true;
+  }
+  return false;
+}
+
+Status InRange(const std::string& key, int64_t v, int64_t lo, int64_t hi) {
+  if (v < lo || v > hi) {
+    return KeyError(key, "must be between " + std::to_string(lo) + " and " +
+                             std::to_string(hi) + ", got " + std::to_string(v));
+  }
+  return Status::Ok();
+}
+
+Status NotEmpty(const std::string& key, const std::string& v) {
+  if (v.empty()) return KeyError(key, "must not be empty");
+  return Status::Ok();
+}
+
+Status Validate(const Config& c) {
+  NLPFLOW_RETURN_IF_ERROR(NotEmpty("kafka.bootstrap_servers", c.kafka.bootstrap_servers));
+  NLPFLOW_RETURN_IF_ERROR(NotEmpty("kafka.group_id", c.kafka.group_id));
+  if (c.kafka.input_topics.empty()) {
+    return KeyError("kafka.input_topics", "must name at least one topic");
+  }
+  for (const auto& t : c.kafka.input_topics) {
+    NLPFLOW_RETURN_IF_ERROR(NotEmpty("kafka.input_topics", t));
+  }
+  NLPFLOW_RETURN_IF_ERROR(NotEmpty("kafka.output_topic", c.kafka.output_topic));
+  NLPFLOW_RETURN_IF_ERROR(NotEmpty("kafka.dead_letter_topic", c.kafka.dead_letter_topic));
+  for (const auto& t : c.kafka.input_topics) {
+    if (t == c.kafka.output_topic || t == c.kafka.dead_letter_topic) {
+      return KeyError("kafka.input_topics",
+                      "topic '" + t + "' is also an output or dead-letter topic");
+    }
+  }
+  NLPFLOW_RETURN_IF_ERROR(InRange("kafka.topic_partitions", c.kafka.topic_partitions, 1, 10000));
+  NLPFLOW_RETURN_IF_ERROR(InRange("kafka.topic_replication", c.kafka.topic_replication, 1, 100));
+  NLPFLOW_RETURN_IF_ERROR(InRange("kafka.commit_interval_ms", c.kafka.commit_interval_ms, 1, 3600000));
+  NLPFLOW_RETURN_IF_ERROR(InRange("kafka.connect_timeout_ms", c.kafka.connect_timeout_ms, 100, 600000));
+  if (!IsOneOf(c.input.format, {"text", "json", "protobuf"})) {
+    return KeyError("input.format", "must be text, json or protobuf, got '" + c.input.format + "'");
+  }
+  if (c.input.format == "json") {
+    NLPFLOW_RETURN_IF_ERROR(NotEmpty("input.json_text_field", c.input.json_text_field));
+  }
+  NLPFLOW_RETURN_IF_ERROR(InRange("input.max_record_bytes", c.input.max_record_bytes, 1, int64_t{1} << 30));
+  NLPFLOW_RETURN_IF_ERROR(InRange("tokenizer.max_length", c.tokenizer.max_length, 0, 8192));
+  if (c.tokenizer.max_length > 0 && c.tokenizer.max_length < 3) {
+    return KeyError("tokenizer.max_length", "must be 0 (the model's own) or at least 3, got " +
+                                                std::to_string(c.tokenizer.max_length));
+  }
+  NLPFLOW_RETURN_IF_ERROR(InRange("batch.max_batch_size", c.batch.max_batch_size, 1, 4096));
+  NLPFLOW_RETURN_IF_ERROR(InRange("batch.max_queue_delay_us", c.batch.max_queue_delay_us, 0, 60000000));
+  NLPFLOW_RETURN_IF_ERROR(NotEmpty("model.path", c.model.path));
+  if (c.model.task != "embedding") {
+    return KeyError("model.task", "must be embedding (the only task so far), got '" + c.model.task + "'");
+  }
+  if (!IsOneOf(c.model.pooling, {"mean", "cls", "max"})) {
+    return KeyError("model.pooling", "must be mean, cls or max, got '" + c.model.pooling + "'");
+  }
+  NLPFLOW_RETURN_IF_ERROR(InRange("model.threads", c.model.threads, 1, 256));
+  NLPFLOW_RETURN_IF_ERROR(InRange("model.instances", c.model.instances, 1, 64));
+  if (!IsOneOf(c.output.format, {"json", "protobuf"})) {
+    return KeyError("output.format", "must be json or protobuf, got '" + c.output.format + "'");
+  }
+  NLPFLOW_RETURN_IF_ERROR(InRange("pipeline.max_in_flight", c.pipeline.max_in_flight, 1, 10000000));
+  NLPFLOW_RETURN_IF_ERROR(InRange("pipeline.shutdown_timeout_ms", c.pipeline.shutdown_timeout_ms, 0, 3600000));
+  NLPFLOW_RETURN_IF_ERROR(InRange("pipeline.tokenize_concurrency", c.pipeline.tokenize_concurrency, 0, 1024));
+  if (!IsOneOf(c.logging.level, {"trace", "debug", "info", "warn", "error", "off"})) {
+    return KeyError("logging.level", "must be trace, debug, info, warn, error or off, got '" +
+                                         c.logging.level + "'");
+  }
+  return Status::Ok();
+}
+
+bool LooksSecret(const std::string& name) {
+  for (const char* word : {"password", "secret", "key.pem", "private", "token"}) {
+    if (name.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+Result<Config> ParseConfig(const std::string& yaml_text,
+                           const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::ParserException& e) {
+    return Status::InvalidArgument(std::string("config is not valid YAML: ") + e.what());
+  }
+  if (root.IsNull()) root = YAML::Node(YAML::NodeType::Map);
+  if (!root.IsMap()) {
+    return Status::InvalidArgument("config must be a YAML map of sections, got " +
+                                   Describe(root));
+  }
+  for (const auto& o : overrides) NLPFLOW_RETURN_IF_ERROR(ApplyOverride(root, o));
+
+  Config config;
+  const std::vector<Section> sections = Sections(&config);
+  std::set<std::string> known;
+  for (const auto& s : sections) known.insert(s.name());
+  for (const auto& kv : root) {
+    const std::string name = kv.first.as<std::string>();
+    if (!known.count(name)) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      return KeyError(name, "unknown section (known: " + list + ")");
+    }
+  }
+  for (const auto& s : sections) NLPFLOW_RETURN_IF_ERROR(s.Read(root[s.name()]));
+  NLPFLOW_RETURN_IF_ERROR(Validate(config));
+  return config;
+}
+
+Result<Config> LoadConfig(const std::string& path,
+                          const std::vector<std::string>& overrides) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("config file " + path + " cannot be read");
+  std::stringstream text;
+  text << in.rdbuf();
+  auto config = ParseConfig(text.str(), overrides);
+  if (!config.ok()) return config.status().WithContext(path);
+  return config;
+}
+
+std::string DumpConfig(const Config& c) {
+  YAML::Emitter out;
+  auto map_of = [&](const std::map<std::string, std::string>& m) {
+    out << YAML::BeginMap;
+    for (const auto& [k, v] : m) out << YAML::Key << k << YAML::Value << (LooksSecret(k) ? "****" : v);
+    out << YAML::EndMap;
+  };
+  out << YAML::BeginMap;
+  out << YAML::Key << "kafka" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "bootstrap_servers" << YAML::Value << c.kafka.bootstrap_servers;
+  out << YAML::Key << "group_id" << YAML::Value << c.kafka.group_id;
+  out << YAML::Key << "client_id" << YAML::Value << c.kafka.client_id;
+  out << YAML::Key << "input_topics" << YAML::Value << YAML::Flow << c.kafka.input_topics;
+  out << YAML::Key << "output_topic" << YAML::Value << c.kafka.output_topic;
+  out << YAML::Key << "dead_letter_topic" << YAML::Value << c.kafka.dead_letter_topic;
+  out << YAML::Key << "topic_partitions" << YAML::Value << c.kafka.topic_partitions;
+  out << YAML::Key << "topic_replication" << YAML::Value << c.kafka.topic_replication;
+  out << YAML::Key << "commit_interval_ms" << YAML::Value << c.kafka.commit_interval_ms;
+  out << YAML::Key << "connect_timeout_ms" << YAML::Value << c.kafka.connect_timeout_ms;
+  out << YAML::Key << "consumer" << YAML::Value;
+  map_of(c.kafka.consumer);
+  out << YAML::Key << "producer" << YAML::Value;
+  map_of(c.kafka.producer);
+  out << YAML::EndMap;
+  out << YAML::Key << "input" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "format" << YAML::Value << c.input.format;
+  out << YAML::Key << "json_text_field" << YAML::Value << c.input.json_text_field;
+  out << YAML::Key << "json_id_field" << YAML::Value << c.input.json_id_field;
+  out << YAML::Key << "max_record_bytes" << YAML::Value << c.input.max_record_bytes;
+  out << YAML::EndMap;
+  out << YAML::Key << "tokenizer" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "path" << YAML::Value << c.tokenizer.path;
+  out << YAML::Key << "max_length" << YAML::Value << c.tokenizer.max_length;
+  out << YAML::EndMap;
+  out << YAML::Key << "batch" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "max_batch_size" << YAML::Value << c.batch.max_batch_size;
+  out << YAML::Key << "max_queue_delay_us" << YAML::Value << c.batch.max_queue_delay_us;
+  out << YAML::EndMap;
+  out << YAML::Key << "model" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "path" << YAML::Value << c.model.path;
+  out << YAML::Key << "name" << YAML::Value << c.model.name;
+  out << YAML::Key << "version" << YAML::Value << c.model.version;
+  out << YAML::Key << "task" << YAML::Value << c.model.task;
+  out << YAML::Key << "pooling" << YAML::Value << c.model.pooling;
+  out << YAML::Key << "normalize" << YAML::Value << c.model.normalize;
+  out << YAML::Key << "threads" << YAML::Value << c.model.threads;
+  out << YAML::Key << "instances" << YAML::Value << c.model.instances;
+  out << YAML::EndMap;
+  out << YAML::Key << "output" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "format" << YAML::Value << c.output.format;
+  out << YAML::EndMap;
+  out << YAML::Key << "pipeline" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "max_in_flight" << YAML::Value << c.pipeline.max_in_flight;
+  out << YAML::Key << "shutdown_timeout_ms" << YAML::Value << c.pipeline.shutdown_timeout_ms;
+  out << YAML::Key << "tokenize_concurrency" << YAML::Value << c.pipeline.tokenize_concurrency;
+  out << YAML::EndMap;
+  out << YAML::Key << "logging" << YAML::Value << YAML::BeginMap;
+  out << YAML::Key << "level" << YAML::Value << c.logging.level;
+  out << YAML::EndMap;
+  out << YAML::EndMap;
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace nlpflow

@@ -1,0 +1,140 @@
+// The pipeline config: a YAML file parsed once into these plain structs.
+//
+// Every field has a default; the YAML key of a field is its section and name
+// ("batch.max_batch_size"). Nodes never see YAML: pipeline/ copies what each
+// node needs into that node's own options struct.
+//
+// Errors name the key and the problem, e.g.
+//   "config key batch.max_batch_size: must be between 1 and 4096, got 0".
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace nlpflow {
+
+struct KafkaConfig {
+  // "host:port[,host:port...]", or "embedded" to start an in-process
+  // Kafka-protocol broker (librdkafka's mock cluster) on loopback.
+  std::string bootstrap_servers = "embedded";
+  // Consumer group. Instances with the same group split the partitions.
+  std::string group_id = "nlpflow";
+  std::string client_id = "nlpflow";
+  std::vector<std::string> input_topics = {"texts"};
+  std::string output_topic = "embeddings";
+  // Records that cannot be processed go here, with their reason.
+  std::string dead_letter_topic = "texts.dlq";
+  // Partitions of the topics nlpflow creates when they are missing (output
+  // and dead-letter topics; all topics on the embedded broker).
+  int topic_partitions = 4;
+  // Replication factor of the topics nlpflow creates.
+  int topic_replication = 1;
+  // How often done offsets are committed. Lower: fewer repeats after a crash;
+  // higher: fewer commit requests.
+  int commit_interval_ms = 200;
+  // How long start-up waits for the broker before giving up with an error.
+  int connect_timeout_ms = 10000;
+  // Extra librdkafka properties, applied last (they override nlpflow's own).
+  std::map<std::string, std::string> consumer;
+  std::map<std::string, std::string> producer;
+};
+
+struct InputConfig {
+  // "text": the value is the UTF-8 text. "json": an object with a text field.
+  // "protobuf": an nlpflow.v1.InputRecord (schemas/input_record.proto).
+  std::string format = "text";
+  std::string json_text_field = "text";
+  std::string json_id_field = "id";
+  // Larger records become dead letters ("record too large").
+  int64_t max_record_bytes = 1 << 20;
+};
+
+struct TokenizerConfig {
+  // Folder with tokenizer.json or vocab.txt; empty means model.path.
+  std::string path;
+  // Truncation in tokens, special tokens included. 0 takes the model's
+  // sentence_bert_config.json max_seq_length (256 for all-MiniLM-L6-v2), else
+  // the tokenizer file's own setting.
+  int max_length = 0;
+};
+
+struct BatchConfig {
+  // A batch closes when it holds this many records...
+  int max_batch_size = 32;
+  // ...or when its oldest record has waited this long, whichever is first.
+  // When an infer instance is idle a waiting record goes at once: the delay
+  // only bounds how long records gather while every instance is busy.
+  int64_t max_queue_delay_us = 5000;
+};
+
+struct ModelConfig {
+  // Folder with config.json and model.safetensors (Hugging Face layout).
+  std::string path = "models/all-MiniLM-L6-v2";
+  // Published with every result. Empty: the folder's name.
+  std::string name;
+  // Published with every result. Empty: a fingerprint of the weights file.
+  std::string version;
+  // Only "embedding" so far.
+  std::string task = "embedding";
+  // mean | cls | max
+  std::string pooling = "mean";
+  bool normalize = true;
+  // Intra-op threads per model instance (BLAS threads are set to match).
+  int threads = 1;
+  // Model instances running batches at the same time; they share weights.
+  int instances = 1;
+};
+
+struct OutputConfig {
+  // "json" or "protobuf" (schemas/result.proto). Dead letters use the same.
+  std::string format = "json";
+};
+
+struct PipelineConfig {
+  // Backpressure: at most this many records between source and sink; at the
+  // bound the source pauses its partitions.
+  int max_in_flight = 2048;
+  // Clean shutdown: how long to wait for in-flight records to finish and be
+  // acknowledged before giving up (their offsets are then not committed, so
+  // they are read again on restart).
+  int shutdown_timeout_ms = 15000;
+  // Records decoded/tokenized in parallel; 0 = number of cores.
+  int tokenize_concurrency = 0;
+};
+
+struct LoggingConfig {
+  // trace | debug | info | warn | error | off
+  std::string level = "info";
+};
+
+struct Config {
+  KafkaConfig kafka;
+  InputConfig input;
+  TokenizerConfig tokenizer;
+  BatchConfig batch;
+  ModelConfig model;
+  OutputConfig output;
+  PipelineConfig pipeline;
+  LoggingConfig logging;
+};
+
+// Parses YAML text, applies "--set key=value" overrides (the value is parsed
+// as YAML, so "a,b" stays a string and "[a, b]" is a list), fills defaults
+// and validates. Unknown keys are errors.
+Result<Config> ParseConfig(const std::string& yaml_text,
+                           const std::vector<std::string>& overrides = {});
+
+// Reads the file, then as ParseConfig. A missing file is NotFound naming it.
+Result<Config> LoadConfig(const std::string& path,
+                          const std::vector<std::string>& overrides = {});
+
+// The resolved config as YAML, every key present. Values of keys that look
+// like secrets (password, secret, key in the librdkafka maps) are masked.
+std::string DumpConfig(const Config& config);
+
+}  // namespace nlpflow
