@@ -1,0 +1,52 @@
+#include "pipeline/embed_command.h"
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "connectors/file/ordered_line_sink.h"
+#include "nodes/batch/batcher.h"
+#include "nodes/decode/decoder.h"
+#include "nodes/encode/encoder.h"
+#include "pipeline/embed_graph.h"
+#include "pipeline/graph_options.h"
+
+namespace nlpflow {
+
+Result<EmbedStats> EmbedStream(const Config& config, const ModelStack& stack,
+                               std::istream& in, std::ostream& out) {
+  OrderedLineSink sink(&out);
+  EncodeOptions encode = EncodeOptionsFrom(config, stack);
+  encode.format = OutputFormat::kJson;  // one JSON object per line, always
+  NLPFLOW_ASSIGN_OR_RETURN(
+      auto graph, EmbedGraph::Create(GraphOptionsFrom(config), DecodeOptionsFrom(config),
+                                     stack.tokenizer.get(), BatcherOptionsFrom(config),
+                                     stack.model.get(), encode, &sink));
+  graph->Start();
+  std::string line;
+  uint64_t sequence = 0;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF files
+    // Bound the records in flight, as the Kafka source does.
+    while (graph->in_graph() >= config.pipeline.max_in_flight) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+    auto r = std::make_shared<Record>();
+    r->sequence = sequence;
+    r->coords = {"stdin", 0, static_cast<int64_t>(sequence)};
+    r->payload = std::move(line);
+    r->times.arrived_us = NowMicros();
+    graph->Put(std::move(r));
+    ++sequence;
+  }
+  // Offline: no deadline worth giving up on; wait for every line.
+  NLPFLOW_RETURN_IF_ERROR(graph->Drain(/*timeout_ms=*/24LL * 3600 * 1000));
+  out.flush();
+  if (sink.written() != static_cast<int64_t>(sequence)) {
+    return Status::Internal("wrote " + std::to_string(sink.written()) + " of " +
+                            std::to_string(sequence) + " lines");
+  }
+  return EmbedStats{static_cast<int64_t>(sequence), sink.dead_letters()};
+}
+
+}  // namespace nlpflow

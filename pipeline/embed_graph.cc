@@ -1,0 +1,243 @@
+#include "pipeline/embed_graph.h"
+
+#include <spdlog/spdlog.h>
+#include <tbb/flow_graph.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "nodes/batch/batcher.h"
+#include "nodes/decode/decoder.h"
+#include "nodes/encode/encoder.h"
+#include "nodes/infer/batch_runner.h"
+#include "nodes/infer/embedding_model.h"
+#include "nodes/tokenize/wordpiece_tokenizer.h"
+
+namespace nlpflow {
+
+namespace flow = tbb::flow;
+
+// Runs batches on `instances` threads of its own. Submit is called by the
+// batcher's thread; `done` runs on the infer thread after each batch.
+class InferPool {
+ public:
+  using DoneFn = std::function<void(BatchPtr)>;
+
+  InferPool(const EmbeddingModel* model, int instances, DoneFn done)
+      : model_(model), instances_(instances), done_(std::move(done)) {}
+  ~InferPool() { Stop(); }
+
+  void Start() {
+    for (int i = 0; i < instances_; ++i) threads_.emplace_back([this] { Run(); });
+  }
+
+  void Submit(BatchPtr batch) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      queue_.push_back(std::move(batch));
+    }
+    cv_.notify_one();
+  }
+
+  // Finishes every submitted batch, then joins. Idempotent.
+  void Stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_) t.join();
+    threads_.clear();
+  }
+
+ private:
+  void Run() {
+    while (true) {
+      BatchPtr batch;
+      {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+        if (queue_.empty()) return;  // stopping and nothing left
+        batch = std::move(queue_.front());
+        queue_.pop_front();
+      }
+      RunBatch(*model_, batch.get());
+      done_(std::move(batch));
+    }
+  }
+
+  const EmbeddingModel* model_;
+  const int instances_;
+  const DoneFn done_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<BatchPtr> queue_;  // GUARDED_BY(mu_)
+  bool stopping_ = false;       // GUARDED_BY(mu_)
+  std::vector<std::thread> threads_;
+};
+
+class EmbedGraph::Impl {
+ public:
+  using DecodeNode = flow::multifunction_node<RecordPtr, std::tuple<RecordPtr, RecordPtr>>;
+
+  Impl(const EmbedGraphOptions& options, const DecodeOptions& decode,
+       const WordPieceTokenizer* tokenizer, const BatcherOptions& batch,
+       const EmbeddingModel* model, const EncodeOptions& encode, ResultSink* sink)
+      : decoder_(decode),
+        tokenizer_(tokenizer),
+        encoder_(encode),
+        sink_(sink),
+        batcher_(batch, [this](BatchPtr b) { pool_.Submit(std::move(b)); }),
+        pool_(model, options.infer_instances,
+              [this](BatchPtr b) { AfterInfer(std::move(b)); }),
+        decode_(graph_, Concurrency(options),
+                [this](const RecordPtr& r, DecodeNode::output_ports_type& ports) {
+                  r->times.decoded_us = NowMicros();
+                  if (decoder_.Decode(r.get())) {
+                    std::get<0>(ports).try_put(r);
+                  } else {
+                    batcher_.DropUpstream();
+                    std::get<1>(ports).try_put(r);
+                  }
+                }),
+        tokenize_(graph_, Concurrency(options),
+                  [this](const RecordPtr& r) {
+                    Encoding enc = tokenizer_->Encode(r->text);
+                    r->token_ids = std::move(enc.ids);
+                    r->type_ids = std::move(enc.type_ids);
+                    r->times.tokenized_us = NowMicros();
+                    batcher_.Add(r);
+                    return flow::continue_msg();
+                  }),
+        encode_(graph_, flow::unlimited,
+                [this](const RecordPtr& r) {
+                  if (r->failed) {
+                    DeadLetter(r);
+                  } else {
+                    encoder_.EncodeResult(r.get());
+                    sink_->Publish(r);
+                    in_graph_.fetch_sub(1);
+                  }
+                  return flow::continue_msg();
+                }),
+        dead_letter_(graph_, flow::unlimited, [this](const RecordPtr& r) {
+          DeadLetter(r);
+          return flow::continue_msg();
+        }) {
+    flow::make_edge(flow::output_port<0>(decode_), tokenize_);
+    flow::make_edge(flow::output_port<1>(decode_), dead_letter_);
+  }
+
+  static size_t Concurrency(const EmbedGraphOptions& o) {
+    return o.tokenize_concurrency > 0 ? static_cast<size_t>(o.tokenize_concurrency)
+                                      : flow::unlimited;
+  }
+
+  ~Impl() {
+    // Never leave the graph with a reserved wait: its destructor would block.
+    if (started_ && !drained_) (void)Drain(0);
+  }
+
+  void Start() {
+    started_ = true;
+    // Records enter from threads outside the graph (source, batcher, infer);
+    // this keeps wait_for_all from returning while they may still come.
+    graph_.reserve_wait();
+    batcher_.Start();
+    pool_.Start();
+  }
+
+  void Put(RecordPtr r) {
+    in_graph_.fetch_add(1);
+    batcher_.ExpectUpstream();
+    decode_.try_put(std::move(r));
+  }
+
+  Status Drain(int64_t timeout_ms) {
+    drained_ = true;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (in_graph_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    const int64_t left = in_graph_.load();
+    // Stop in flow order: whatever the batcher holds goes to the pool, the
+    // pool finishes it, then the graph runs dry.
+    batcher_.Stop();
+    pool_.Stop();
+    graph_.release_wait();
+    graph_.wait_for_all();
+    if (left > 0) {
+      return Status::DeadlineExceeded(std::to_string(left) +
+                                      " records were still in the graph after " +
+                                      std::to_string(timeout_ms) + " ms");
+    }
+    return Status::Ok();
+  }
+
+  int64_t in_graph() const { return in_graph_.load(); }
+
+ private:
+  void AfterInfer(BatchPtr batch) {
+    const int64_t now = NowMicros();
+    for (auto& r : batch->records) {
+      r->times.inferred_us = now;
+      encode_.try_put(r);
+    }
+    batcher_.BatchDone();
+  }
+
+  void DeadLetter(const RecordPtr& r) {
+    std::string encoded = encoder_.EncodeDeadLetter(*r);
+    sink_->PublishDeadLetter(r, std::move(encoded));
+    in_graph_.fetch_sub(1);
+  }
+
+  const Decoder decoder_;
+  const WordPieceTokenizer* tokenizer_;
+  const Encoder encoder_;
+  ResultSink* sink_;
+  std::atomic<int64_t> in_graph_{0};
+  bool started_ = false;  // owner's thread only
+  bool drained_ = false;  // owner's thread only
+
+  // Declared before the nodes: the nodes' bodies use them, and members are
+  // destroyed in reverse order.
+  Batcher batcher_;
+  InferPool pool_;
+  flow::graph graph_;
+  DecodeNode decode_;
+  flow::function_node<RecordPtr, flow::continue_msg> tokenize_;
+  flow::function_node<RecordPtr, flow::continue_msg> encode_;
+  flow::function_node<RecordPtr, flow::continue_msg> dead_letter_;
+};
+
+Result<std::unique_ptr<EmbedGraph>> EmbedGraph::Create(
+    const EmbedGraphOptions& options, const DecodeOptions& decode,
+    const WordPieceTokenizer* tokenizer, const BatcherOptions& batch,
+    const EmbeddingModel* model, const EncodeOptions& encode, ResultSink* sink) {
+  if (tokenizer == nullptr || model == nullptr || sink == nullptr) {
+    return Status::InvalidArgument("EmbedGraph needs a tokenizer, a model and a sink");
+  }
+  if (options.infer_instances < 1) {
+    return Status::InvalidArgument("infer_instances must be at least 1");
+  }
+  BatcherOptions b = batch;
+  b.max_in_flight_batches = options.infer_instances;
+  return std::unique_ptr<EmbedGraph>(new EmbedGraph(
+      std::make_unique<Impl>(options, decode, tokenizer, b, model, encode, sink)));
+}
+
+EmbedGraph::EmbedGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+EmbedGraph::~EmbedGraph() = default;
+void EmbedGraph::Start() { impl_->Start(); }
+void EmbedGraph::Put(RecordPtr record) { impl_->Put(std::move(record)); }
+int64_t EmbedGraph::in_graph() const { return impl_->in_graph(); }
+Status EmbedGraph::Drain(int64_t timeout_ms) { return impl_->Drain(timeout_ms); }
+
+}  // namespace nlpflow

@@ -1,0 +1,76 @@
+// The embedding graph: decode -> tokenize -> batch -> infer -> encode -> sink,
+// with failed records routed to the sink's dead letters. The serve graph
+// (Kafka in, Kafka out) and `nlpflow embed` (file in, file out) are this graph
+// with different sources and sinks.
+//
+//   source thread --Put--> [decode] --> [tokenize] --> Batcher (own thread)
+//                             |                           |
+//                             v                           v
+//                       [dead letter] <---------- infer threads (one per
+//                             |                    model instance)
+//                             v                           |
+//                          sink  <------ [encode] <-------+
+//
+// [x] are oneTBB flow-graph nodes running on TBB workers. The batcher needs a
+// clock and the model calls run for milliseconds, so both run on threads of
+// their own and hand work back into the graph with try_put: a long LibTorch
+// call must not occupy a TBB worker that decode or tokenize needs.
+//
+// Threads: Put is called by one source thread at a time. The sink is called
+// from TBB workers, concurrently. Drain is called once, by the owner, after
+// the source stopped calling Put.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "common/record.h"
+#include "common/result_sink.h"
+#include "common/status.h"
+
+namespace nlpflow {
+
+class EmbeddingModel;
+class WordPieceTokenizer;
+struct DecodeOptions;
+struct EncodeOptions;
+struct BatcherOptions;
+
+struct EmbedGraphOptions {
+  // Decode and tokenize run on up to this many TBB workers at once; 0 lets
+  // TBB use every core.
+  int tokenize_concurrency = 0;
+  // Model instances, each with a thread of its own; they share the weights.
+  int infer_instances = 1;
+};
+
+class EmbedGraph {
+ public:
+  // Nothing is started until Start(). The model, tokenizer and sink must
+  // outlive the graph.
+  static Result<std::unique_ptr<EmbedGraph>> Create(
+      const EmbedGraphOptions& options, const DecodeOptions& decode,
+      const WordPieceTokenizer* tokenizer, const BatcherOptions& batch,
+      const EmbeddingModel* model, const EncodeOptions& encode,
+      ResultSink* sink);
+  ~EmbedGraph();
+
+  void Start();
+  // Hands a record from the source into the graph; returns at once.
+  void Put(RecordPtr record);
+  // Records handed in by Put and not yet given to the sink.
+  int64_t in_graph() const;
+  // Waits up to timeout_ms for every record to reach the sink, then stops
+  // the batcher and infer threads. Returns DeadlineExceeded if records were
+  // still in the graph at the deadline (they were not published).
+  Status Drain(int64_t timeout_ms);
+
+  class Impl;
+
+ private:
+  explicit EmbedGraph(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace nlpflow

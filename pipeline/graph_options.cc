@@ -1,0 +1,38 @@
+#include "pipeline/graph_options.h"
+
+namespace nlpflow {
+
+DecodeOptions DecodeOptionsFrom(const Config& config) {
+  DecodeOptions d;
+  // Validated values: ParseInputFormat cannot fail here.
+  d.format = ParseInputFormat(config.input.format).value();
+  d.json_text_field = config.input.json_text_field;
+  d.json_id_field = config.input.json_id_field;
+  d.max_record_bytes = config.input.max_record_bytes;
+  return d;
+}
+
+BatcherOptions BatcherOptionsFrom(const Config& config) {
+  BatcherOptions b;
+  b.max_batch_size = config.batch.max_batch_size;
+  b.max_queue_delay_us = config.batch.max_queue_delay_us;
+  b.max_in_flight_batches = config.model.instances;
+  return b;
+}
+
+EncodeOptions EncodeOptionsFrom(const Config& config, const ModelStack& stack) {
+  EncodeOptions e;
+  e.format = ParseOutputFormat(config.output.format).value();
+  e.model_name = stack.name;
+  e.model_version = stack.version;
+  return e;
+}
+
+EmbedGraphOptions GraphOptionsFrom(const Config& config) {
+  EmbedGraphOptions g;
+  g.tokenize_concurrency = config.pipeline.tokenize_concurrency;
+  g.infer_instances = config.model.instances;
+  return g;
+}
+
+}  // namespace nlpflow
