@@ -1,0 +1,297 @@
+"""Static checks of docker/Dockerfile, docker/compose.yaml and .dockerignore.
+
+No Docker engine runs on the project's machines, so this reads the files the
+way Docker would and checks what breaks a build or a `compose up` first:
+  Dockerfile: a Debian 12 base; scripts/setup is run, after the COPY that
+    brings it; every COPY source exists in the build context and is not
+    excluded by .dockerignore; the final USER is not root; the ENTRYPOINT is
+    nlpflow.
+  compose.yaml: parses; has the kafka and nlpflow services; Kafka is 4.1.x;
+    nlpflow is built from this Dockerfile, depends on kafka, gets a bootstrap
+    address that the kafka service advertises, and every bind-mounted host
+    path exists.
+Then it breaks copies of the files in memory and checks that each break is
+caught, so that the checks above are known to be able to fail.
+
+Usage: python3 docker_files_test.py [--dockerfile P] [--compose P] [--root P]
+Exits 0 when every check passes, 1 otherwise, printing what failed.
+"""
+
+import argparse
+import fnmatch
+import os
+import re
+import shlex
+import sys
+
+try:
+    import yaml
+except ImportError:
+    sys.exit("python3 has no yaml module: run scripts/setup (Debian package python3-yaml)")
+
+ROOT = os.path.realpath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+# ---------------------------------------------------------------------------
+# Dockerfile
+
+
+def parse_dockerfile(text):
+    """Returns [(INSTRUCTION, arguments)], continuation lines joined."""
+    instructions, current = [], ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not current and (not stripped or stripped.startswith("#")):
+            continue
+        if current and stripped.startswith("#"):
+            continue  # A comment inside a continued instruction.
+        if stripped.endswith("\\"):
+            current += stripped[:-1] + " "
+            continue
+        current += stripped
+        keyword, _, args = current.partition(" ")
+        instructions.append((keyword.upper(), args.strip()))
+        current = ""
+    if current:
+        instructions.append(("<unterminated>", current))
+    return instructions
+
+
+def copy_sources(args):
+    """Sources of a COPY/ADD, or None for a copy from another stage."""
+    if args.startswith("["):
+        import json
+
+        parts = json.loads(args)
+    else:
+        parts = shlex.split(args)
+    flags = [p for p in parts if p.startswith("--")]
+    if any(f.startswith("--from=") for f in flags):
+        return None
+    paths = [p for p in parts if not p.startswith("--")]
+    return paths[:-1]  # The last one is the destination.
+
+
+def dockerignore_patterns(text):
+    return [
+        line.strip().rstrip("/")
+        for line in text.splitlines()
+        if line.strip() and not line.strip().startswith("#") and not line.startswith("!")
+    ]
+
+
+def ignored(path, patterns):
+    """True if .dockerignore excludes path or a folder above it."""
+    path = os.path.normpath(path)
+    if path == ".":
+        return False
+    parts = path.split("/")
+    for i in range(1, len(parts) + 1):
+        prefix = "/".join(parts[:i])
+        for pattern in patterns:
+            if fnmatch.fnmatchcase(prefix, pattern):
+                return True
+            if pattern.startswith("**/") and fnmatch.fnmatchcase(parts[i - 1], pattern[3:]):
+                return True
+    return False
+
+
+def check_dockerfile(text, context, dockerignore_text):
+    errors = []
+    instructions = parse_dockerfile(text)
+    if not instructions:
+        return ["Dockerfile: no instructions"]
+    if any(k == "<unterminated>" for k, _ in instructions):
+        errors.append("Dockerfile: ends inside a continued line")
+
+    froms = [a for k, a in instructions if k == "FROM"]
+    if not froms:
+        errors.append("Dockerfile: no FROM")
+    elif not re.match(r"^debian:(12|bookworm)(\b|-)", froms[0]):
+        errors.append(f"Dockerfile: base is {froms[0]!r}, expected debian:12 (what scripts/setup installs for)")
+
+    patterns = dockerignore_patterns(dockerignore_text)
+    setup_copied = False
+    setup_run = False
+    for keyword, args in instructions:
+        if keyword in ("COPY", "ADD"):
+            sources = copy_sources(args)
+            if sources is None:
+                continue
+            if not sources:
+                errors.append(f"Dockerfile: {keyword} {args}: no source")
+            for src in sources:
+                if not os.path.exists(os.path.join(context, src)):
+                    errors.append(f"Dockerfile: {keyword} source {src!r} does not exist in {context}")
+                elif ignored(src, patterns):
+                    errors.append(f"Dockerfile: {keyword} source {src!r} is excluded by .dockerignore")
+                elif src.rstrip("/") in (".", "scripts", "scripts/setup"):
+                    setup_copied = True
+        elif keyword == "RUN" and "scripts/setup" in args:
+            if not setup_copied:
+                errors.append("Dockerfile: RUN scripts/setup comes before a COPY that brings scripts/")
+            setup_run = True
+    if not setup_run:
+        errors.append("Dockerfile: never runs scripts/setup")
+    if ignored("scripts/setup", patterns):
+        errors.append(".dockerignore: excludes scripts/setup")
+
+    users = [a.split(":")[0].strip() for k, a in instructions if k == "USER"]
+    if not users:
+        errors.append("Dockerfile: no USER: the container would run as root")
+    elif users[-1] in ("root", "0"):
+        errors.append(f"Dockerfile: the final USER is {users[-1]!r}")
+
+    entrypoints = [a for k, a in instructions if k == "ENTRYPOINT"]
+    if not entrypoints or "nlpflow" not in entrypoints[-1]:
+        errors.append("Dockerfile: ENTRYPOINT is not nlpflow")
+    return errors
+
+
+# ---------------------------------------------------------------------------
+# compose.yaml
+
+
+def as_list(command):
+    if command is None:
+        return []
+    return command if isinstance(command, list) else shlex.split(command)
+
+
+def env_dict(env):
+    if isinstance(env, list):
+        return dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {k: str(v) for k, v in (env or {}).items()}
+
+
+def check_compose(text, compose_dir, dockerfile_path, context_root):
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        return [f"compose: not valid YAML: {e}"]
+    if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):
+        return ["compose: no services"]
+    services = doc["services"]
+    errors = []
+    for name in ("kafka", "nlpflow"):
+        if not isinstance(services.get(name), dict):
+            errors.append(f"compose: no {name} service")
+    if errors:
+        return errors
+    kafka, app = services["kafka"], services["nlpflow"]
+
+    image = str(kafka.get("image", ""))
+    if not re.match(r"^apache/kafka:4\.1\.\d+$", image):
+        errors.append(f"compose: kafka image is {image!r}, expected apache/kafka:4.1.x")
+
+    build = app.get("build")
+    if not isinstance(build, dict):
+        errors.append("compose: nlpflow has no build section")
+    else:
+        context = os.path.realpath(os.path.join(compose_dir, str(build.get("context", "."))))
+        dockerfile = os.path.join(context, str(build.get("dockerfile", "Dockerfile")))
+        if context != os.path.realpath(context_root):
+            errors.append(f"compose: nlpflow build context {context} is not the repository root")
+        if os.path.realpath(dockerfile) != os.path.realpath(dockerfile_path):
+            errors.append(f"compose: nlpflow is built from {dockerfile}, not {dockerfile_path}")
+
+    depends = app.get("depends_on") or []
+    if "kafka" not in (list(depends) if isinstance(depends, (list, dict)) else []):
+        errors.append("compose: nlpflow does not depend on kafka")
+
+    for volume in app.get("volumes") or []:
+        source = volume.get("source") if isinstance(volume, dict) else str(volume).split(":")[0]
+        if source and (source.startswith(".") or source.startswith("/")):
+            if not os.path.exists(os.path.join(compose_dir, source)):
+                errors.append(f"compose: nlpflow mounts {source!r}, which does not exist")
+
+    # nlpflow's broker must be an address the kafka service advertises.
+    command = " ".join(as_list(app.get("command")))
+    match = re.search(r"kafka\.bootstrap_servers=(\S+)", command)
+    if not match:
+        errors.append("compose: nlpflow's command sets no kafka.bootstrap_servers")
+    else:
+        advertised = env_dict(kafka.get("environment")).get("KAFKA_ADVERTISED_LISTENERS", "")
+        endpoints = {e.split("://", 1)[-1] for e in advertised.split(",") if e}
+        for address in match.group(1).split(","):
+            if address not in endpoints:
+                errors.append(f"compose: nlpflow uses {address}, which kafka does not advertise ({advertised})")
+    return errors
+
+
+# ---------------------------------------------------------------------------
+
+
+def check_all(dockerfile_text, compose_text, dockerignore_text, dockerfile, compose_dir, root):
+    return check_dockerfile(dockerfile_text, root, dockerignore_text) + check_compose(
+        compose_text, compose_dir, dockerfile, root
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", default=ROOT)
+    parser.add_argument("--dockerfile", default=None)
+    parser.add_argument("--compose", default=None)
+    args = parser.parse_args()
+    root = os.path.realpath(args.root)
+    dockerfile = args.dockerfile or os.path.join(root, "docker", "Dockerfile")
+    compose = args.compose or os.path.join(root, "docker", "compose.yaml")
+    ignore_path = os.path.join(root, ".dockerignore")
+
+    texts = {}
+    for path in (dockerfile, compose):
+        try:
+            with open(path) as f:
+                texts[path] = f.read()
+        except OSError as e:
+            print(f"FAIL cannot read {path}: {e}")
+            return 1
+    ignore_text = open(ignore_path).read() if os.path.exists(ignore_path) else ""
+    compose_dir = os.path.join(root, "docker")  # Where its relative paths start.
+
+    passed = failed = 0
+    errors = check_all(texts[dockerfile], texts[compose], ignore_text, dockerfile, compose_dir, root)
+    for e in errors:
+        print(f"FAIL {e}")
+    if errors:
+        failed += 1
+    else:
+        print(f"ok   {os.path.relpath(dockerfile, root)} and {os.path.relpath(compose, root)}")
+        passed += 1
+
+    # Each break must be caught, with a message that names it.
+    d, c, i = texts[dockerfile], texts[compose], ignore_text
+    breaks = [
+        ("no USER", re.sub(r"(?m)^USER .*$", "", d), c, i, "no USER"),
+        ("USER root", re.sub(r"(?m)^USER .*$", "USER root", d), c, i, "final USER is 'root'"),
+        ("COPY of a missing path", d.replace("COPY scripts/ scripts/", "COPY no-such-dir/ scripts/"), c, i,
+         "'no-such-dir/' does not exist"),
+        ("scripts/ ignored", d, c, i + "\nscripts\n", "excluded by .dockerignore"),
+        ("no scripts/setup", d.replace("scripts/setup", "scripts/other"), c, i, "never runs scripts/setup"),
+        ("other base", re.sub(r"(?m)^FROM .*$", "FROM ubuntu:24.04", d), c, i, "expected debian:12"),
+        ("broken YAML", d, c + "\n  bad: [unclosed\n", i, "not valid YAML"),
+        ("no kafka service", d, c.replace("\n  kafka:\n", "\n  broker:\n"), i, "no kafka service"),
+        ("Kafka 4.0.0", d, c.replace("apache/kafka:4.1.1", "apache/kafka:4.0.0"), i, "expected apache/kafka:4.1.x"),
+        ("missing mount", d, c.replace("../configs/minilm-embed.yaml", "../configs/nope.yaml"), i,
+         "which does not exist"),
+        ("unadvertised broker", d, c.replace("kafka.bootstrap_servers=kafka:9092", "kafka.bootstrap_servers=kafka:29092"),
+         i, "which kafka does not advertise"),
+    ]
+    for name, bd, bc, bi, expected in breaks:
+        if bd == d and bc == c and bi == i:
+            print(f"FAIL break {name!r} changed nothing: update this test with the files")
+            failed += 1
+            continue
+        found = check_all(bd, bc, bi, dockerfile, compose_dir, root)
+        if any(expected in e for e in found):
+            passed += 1
+        else:
+            print(f"FAIL break {name!r} not caught (expected {expected!r}, got {found})")
+            failed += 1
+    print(f"{passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
