@@ -1,0 +1,185 @@
+#include "nodes/infer/bert_encoder.h"
+
+#include <cmath>
+#include <string>
+#include <utility>
+
+namespace nlpflow {
+namespace {
+
+// Reads tensors by name, with the checkpoint's name prefix, checking shapes.
+class WeightReader {
+ public:
+  WeightReader(const SafetensorsFile& file, std::string prefix)
+      : file_(file), prefix_(std::move(prefix)) {}
+
+  Result<at::Tensor> Get(const std::string& name, std::vector<int64_t> shape) const {
+    const std::string full_name = prefix_ + name;
+    const SafetensorsTensor* t = file_.Find(full_name);
+    if (t == nullptr) {
+      return Status::NotFound(file_.path() + ": no tensor '" + full_name + "'");
+    }
+    if (t->shape != shape) {
+      return Status::InvalidArgument(file_.path() + ": tensor '" + full_name +
+                                     "' has shape " + ShapeToString(t->shape) +
+                                     " but config.json implies " + ShapeToString(shape));
+    }
+    at::Tensor out = at::empty(shape, at::kFloat);
+    NLPFLOW_RETURN_IF_ERROR(file_.ReadFloat32(
+        *t, std::span<float>(out.data_ptr<float>(), static_cast<size_t>(out.numel()))));
+    return out;
+  }
+
+ private:
+  const SafetensorsFile& file_;
+  const std::string prefix_;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
+                                                       const SafetensorsFile& file,
+                                                       bool onednn_linear) {
+  // BertModel checkpoints name tensors "embeddings...", task models
+  // (BertForSequenceClassification, ...) "bert.embeddings...".
+  std::string prefix;
+  if (file.Find("bert.embeddings.word_embeddings.weight") != nullptr) {
+    prefix = "bert.";
+  } else if (file.Find("embeddings.word_embeddings.weight") == nullptr) {
+    return Status::NotFound(file.path() +
+                            ": no BERT word embeddings: neither "
+                            "'embeddings.word_embeddings.weight' nor "
+                            "'bert.embeddings.word_embeddings.weight'");
+  }
+  const WeightReader reader(file, prefix);
+  const int64_t h = config.hidden_size;
+  const int64_t ffn = config.intermediate_size;
+
+  std::unique_ptr<BertEncoder> encoder(new BertEncoder(config, onednn_linear));
+  auto linear = [&](const std::string& name, int64_t out,
+                    int64_t in) -> Result<BertEncoder::Linear> {
+    NLPFLOW_ASSIGN_OR_RETURN(at::Tensor w, reader.Get(name + ".weight", {out, in}));
+    NLPFLOW_ASSIGN_OR_RETURN(at::Tensor b, reader.Get(name + ".bias", {out}));
+    return BertEncoder::Linear{std::move(w), std::move(b)};
+  };
+  auto norm = [&](const std::string& name) -> Result<BertEncoder::LayerNorm> {
+    NLPFLOW_ASSIGN_OR_RETURN(at::Tensor w, reader.Get(name + ".weight", {h}));
+    NLPFLOW_ASSIGN_OR_RETURN(at::Tensor b, reader.Get(name + ".bias", {h}));
+    return BertEncoder::LayerNorm{std::move(w), std::move(b)};
+  };
+
+  NLPFLOW_ASSIGN_OR_RETURN(encoder->word_embeddings_,
+                           reader.Get("embeddings.word_embeddings.weight",
+                                      {config.vocab_size, h}));
+  NLPFLOW_ASSIGN_OR_RETURN(encoder->position_embeddings_,
+                           reader.Get("embeddings.position_embeddings.weight",
+                                      {config.max_position_embeddings, h}));
+  NLPFLOW_ASSIGN_OR_RETURN(encoder->token_type_embeddings_,
+                           reader.Get("embeddings.token_type_embeddings.weight",
+                                      {config.type_vocab_size, h}));
+  NLPFLOW_ASSIGN_OR_RETURN(encoder->embedding_norm_, norm("embeddings.LayerNorm"));
+
+  for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
+    const std::string p = "encoder.layer." + std::to_string(i) + ".";
+    Layer layer;
+    NLPFLOW_ASSIGN_OR_RETURN(Linear q, linear(p + "attention.self.query", h, h));
+    NLPFLOW_ASSIGN_OR_RETURN(Linear k, linear(p + "attention.self.key", h, h));
+    NLPFLOW_ASSIGN_OR_RETURN(Linear v, linear(p + "attention.self.value", h, h));
+    // One [3h, h] GEMM instead of three [h, h] ones.
+    layer.qkv.weight = at::cat({q.weight, k.weight, v.weight}, 0);
+    layer.qkv.bias = at::cat({q.bias, k.bias, v.bias}, 0);
+    NLPFLOW_ASSIGN_OR_RETURN(layer.attention_out, linear(p + "attention.output.dense", h, h));
+    NLPFLOW_ASSIGN_OR_RETURN(layer.attention_norm, norm(p + "attention.output.LayerNorm"));
+    NLPFLOW_ASSIGN_OR_RETURN(layer.intermediate, linear(p + "intermediate.dense", ffn, h));
+    NLPFLOW_ASSIGN_OR_RETURN(layer.output, linear(p + "output.dense", h, ffn));
+    NLPFLOW_ASSIGN_OR_RETURN(layer.output_norm, norm(p + "output.LayerNorm"));
+    if (onednn_linear) {
+      for (Linear* l : {&layer.qkv, &layer.attention_out, &layer.intermediate, &layer.output}) {
+        l->weight = l->weight.to_mkldnn();
+        l->bias = l->bias.to_mkldnn();
+      }
+    }
+    encoder->layers_.push_back(std::move(layer));
+  }
+  return encoder;
+}
+
+at::Tensor BertEncoder::ApplyLinear(const at::Tensor& x, const Linear& linear) const {
+  if (onednn_linear_) {
+    // The activations go to oneDNN and back for each Linear, which keeps every
+    // other op on ordinary tensors. Those two copies and oneDNN's per-call
+    // reorder of the weights are why this path trails OpenBLAS on AVX2
+    // machines (README.md); prepacked weights are for the optimization work.
+    return at::mkldnn_linear(x.contiguous().to_mkldnn(), linear.weight, linear.bias)
+        .to_dense();
+  }
+  return at::linear(x, linear.weight, linear.bias);
+}
+
+at::Tensor BertEncoder::ApplyLayerNorm(const at::Tensor& x, const LayerNorm& norm) const {
+  return at::layer_norm(x, {config_.hidden_size}, norm.weight, norm.bias,
+                        config_.layer_norm_eps);
+}
+
+at::Tensor BertEncoder::Activation(const at::Tensor& x) const {
+  if (config_.hidden_act == "gelu") return at::gelu(x);  // exact, erf-based
+  if (config_.hidden_act == "relu") return at::relu(x);
+  return at::gelu(x, "tanh");  // gelu_new, gelu_pytorch_tanh
+}
+
+at::Tensor BertEncoder::Attend(const at::Tensor& qkv, int64_t rows, int64_t len) const {
+  const int64_t heads = config_.num_attention_heads;
+  const int64_t head_dim = config_.head_dim();
+  const at::Tensor x = qkv.view({rows, len, 3, heads, head_dim});
+  const at::Tensor q = x.select(2, 0).transpose(1, 2);  // [rows, heads, len, head_dim]
+  const at::Tensor k = x.select(2, 1).transpose(1, 2);
+  const at::Tensor v = x.select(2, 2).transpose(1, 2);
+  at::Tensor scores = at::matmul(q, k.transpose(-1, -2));  // [rows, heads, len, len]
+  scores.div_(std::sqrt(static_cast<double>(head_dim)));   // as Hugging Face does
+  const at::Tensor probs = at::softmax(scores, -1);
+  return at::matmul(probs, v).transpose(1, 2).reshape({rows * len, config_.hidden_size});
+}
+
+at::Tensor BertEncoder::SelfAttention(const at::Tensor& qkv, const PackedTokens& tokens) const {
+  // Rows of equal length side by side need no mask, and no row is padded: a
+  // padded layout would spend len_max^2 work on every row, which hurts most in
+  // exactly the mixed batches where one long row pads many short ones. The
+  // cost is one set of small ops per run of equal lengths; the batcher's
+  // length grouping keeps runs long.
+  std::vector<at::Tensor> contexts;
+  int64_t offset = 0;
+  for (int64_t r = 0; r < tokens.rows;) {
+    const int64_t len = tokens.lengths[r];
+    int64_t run = 1;
+    while (r + run < tokens.rows && tokens.lengths[r + run] == len) ++run;
+    contexts.push_back(Attend(qkv.narrow(0, offset, run * len), run, len));
+    offset += run * len;
+    r += run;
+  }
+  return contexts.size() == 1 ? contexts[0] : at::cat(contexts, 0);
+}
+
+at::Tensor BertEncoder::Forward(const PackedTokens& tokens) const {
+  const int64_t n = tokens.tokens();
+  auto as_tensor = [n](const std::vector<int64_t>& v) {
+    return at::from_blob(const_cast<int64_t*>(v.data()), {n}, at::kLong);
+  };
+  // Same order of additions as Hugging Face's BertEmbeddings.
+  at::Tensor hidden = word_embeddings_.index_select(0, as_tensor(tokens.ids));
+  hidden.add_(token_type_embeddings_.index_select(0, as_tensor(tokens.type_ids)));
+  hidden.add_(position_embeddings_.index_select(0, as_tensor(tokens.positions)));
+  hidden = ApplyLayerNorm(hidden, embedding_norm_);
+
+  for (const Layer& layer : layers_) {
+    const at::Tensor context =
+        SelfAttention(ApplyLinear(hidden, layer.qkv), tokens);
+    hidden = ApplyLayerNorm(ApplyLinear(context, layer.attention_out).add_(hidden),
+                            layer.attention_norm);
+    const at::Tensor intermediate = Activation(ApplyLinear(hidden, layer.intermediate));
+    hidden = ApplyLayerNorm(ApplyLinear(intermediate, layer.output).add_(hidden),
+                            layer.output_norm);
+  }
+  return hidden;
+}
+
+}  // namespace nlpflow

@@ -1,0 +1,299 @@
+#include "nodes/infer/embedding_model.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <c10/core/InferenceMode.h>
+#include <dlfcn.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
+#include "nodes/infer/bert_config.h"
+#include "nodes/infer/bert_encoder.h"
+#include "nodes/infer/safetensors.h"
+
+namespace nlpflow {
+namespace {
+
+namespace fs = std::filesystem;
+
+// LibTorch's intra-op pool and OpenBLAS's pool are separate: with both at 2 on
+// a 2-core machine, a BLAS call inside a parallel region runs 4 threads on 2
+// cores, and the encoder ran slower than with 1 thread (shared/FACTS.md).
+// OpenBLAS is reached through dlsym so that nlpflow does not link it: the
+// process's libblas.so.3 may be OpenBLAS, the reference BLAS or another one.
+// Returns whether it is OpenBLAS.
+bool ApplyThreadSettings(int threads) {
+  at::set_num_threads(threads);
+  using SetThreadsFn = void (*)(int);
+  auto* set_blas_threads =
+      reinterpret_cast<SetThreadsFn>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (set_blas_threads != nullptr) {
+    set_blas_threads(threads);
+    spdlog::info("infer: LibTorch and OpenBLAS threads set to {}", threads);
+    return true;
+  }
+  spdlog::info(
+      "infer: LibTorch threads set to {}; openblas_set_num_threads not found, so the "
+      "process's BLAS is not OpenBLAS and its threads are left as they are",
+      threads);
+  return false;
+}
+
+Result<nlohmann::json> ReadJsonFile(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::NotFound(path.string() + ": cannot open");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    return Status::InvalidArgument(path.string() + ": not valid JSON: " + e.what());
+  }
+}
+
+// The sentence-transformers Pooling module's folder: named in modules.json,
+// conventionally "1_Pooling". Empty when the model folder has none.
+Result<std::optional<fs::path>> FindPoolingConfig(const fs::path& dir) {
+  fs::path pooling_dir = dir / "1_Pooling";
+  if (fs::exists(dir / "modules.json")) {
+    NLPFLOW_ASSIGN_OR_RETURN(nlohmann::json modules, ReadJsonFile(dir / "modules.json"));
+    if (modules.is_array()) {
+      for (const auto& m : modules) {
+        const std::string type = m.value("type", "");
+        if (type.ends_with("Pooling")) {
+          pooling_dir = dir / m.value("path", "");
+        }
+      }
+    }
+  }
+  if (!fs::exists(pooling_dir / "config.json")) return std::optional<fs::path>();
+  return std::optional<fs::path>(pooling_dir / "config.json");
+}
+
+Result<std::string> PoolingFromConfig(const fs::path& path) {
+  NLPFLOW_ASSIGN_OR_RETURN(nlohmann::json j, ReadJsonFile(path));
+  if (!j.is_object()) return Status::InvalidArgument(path.string() + ": not a JSON object");
+  std::vector<std::string> modes;
+  for (const auto& [key, value] : j.items()) {
+    if (key.starts_with("pooling_mode_") && value.is_boolean() && value.get<bool>()) {
+      modes.push_back(key);
+    }
+  }
+  if (modes.size() == 1) {
+    if (modes[0] == "pooling_mode_mean_tokens") return std::string("mean");
+    if (modes[0] == "pooling_mode_cls_token") return std::string("cls");
+    if (modes[0] == "pooling_mode_max_tokens") return std::string("max");
+  }
+  std::string listed;
+  for (const auto& m : modes) listed += (listed.empty() ? "" : ", ") + m;
+  return Status::InvalidArgument(
+      path.string() + ": pooling [" + listed +
+      "] is not supported; supported: exactly one of pooling_mode_mean_tokens, "
+      "pooling_mode_cls_token, pooling_mode_max_tokens (or set the pooling option)");
+}
+
+// sentence_bert_config.json's max_seq_length, if present.
+Result<std::optional<int64_t>> MaxSeqLengthFromConfig(const fs::path& dir) {
+  const fs::path path = dir / "sentence_bert_config.json";
+  if (!fs::exists(path)) return std::optional<int64_t>();
+  NLPFLOW_ASSIGN_OR_RETURN(nlohmann::json j, ReadJsonFile(path));
+  const auto it = j.find("max_seq_length");
+  if (it == j.end() || it->is_null()) return std::optional<int64_t>();
+  if (!it->is_number_integer() || it->get<int64_t>() <= 0) {
+    return Status::InvalidArgument(path.string() +
+                                   ": 'max_seq_length' must be a positive integer, got " +
+                                   it->dump());
+  }
+  return std::optional<int64_t>(it->get<int64_t>());
+}
+
+}  // namespace
+
+Status ValidateModelOptions(const ModelOptions& o) {
+  if (o.path.empty()) return Status::InvalidArgument("model path: must not be empty");
+  if (!o.pooling.empty() && o.pooling != "mean" && o.pooling != "cls" && o.pooling != "max") {
+    return Status::InvalidArgument("model pooling: '" + o.pooling +
+                                   "' is not one of mean, cls, max (or empty for the "
+                                   "model folder's own)");
+  }
+  if (o.linear != "auto" && o.linear != "onednn" && o.linear != "blas") {
+    return Status::InvalidArgument("model linear: '" + o.linear +
+                                   "' is not one of auto, onednn, blas");
+  }
+  if (o.intra_op_threads < 1) {
+    return Status::InvalidArgument("model intra_op_threads: must be at least 1, got " +
+                                   std::to_string(o.intra_op_threads));
+  }
+  return Status::Ok();
+}
+
+EmbeddingModel::~EmbeddingModel() = default;
+
+Result<std::unique_ptr<EmbeddingModel>> EmbeddingModel::Load(const ModelOptions& options) {
+  NLPFLOW_RETURN_IF_ERROR(ValidateModelOptions(options));
+  const fs::path dir(options.path);
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) {
+    return Status::NotFound("model folder '" + options.path + "' does not exist");
+  }
+  NLPFLOW_ASSIGN_OR_RETURN(BertConfig config, LoadBertConfig((dir / "config.json").string()));
+
+  std::unique_ptr<EmbeddingModel> model(new EmbeddingModel());
+  model->pooling_ = options.pooling;
+  if (model->pooling_.empty()) {
+    NLPFLOW_ASSIGN_OR_RETURN(std::optional<fs::path> pooling_config, FindPoolingConfig(dir));
+    model->pooling_ = "mean";
+    if (pooling_config) {
+      NLPFLOW_ASSIGN_OR_RETURN(model->pooling_, PoolingFromConfig(*pooling_config));
+    }
+  }
+  NLPFLOW_ASSIGN_OR_RETURN(std::optional<int64_t> max_seq_length, MaxSeqLengthFromConfig(dir));
+
+  fs::path normal = fs::absolute(dir).lexically_normal();  // "a/b/", "a/b/." -> b
+  if (!normal.has_filename()) normal = normal.parent_path();
+  model->name_ = normal.filename().string();
+  model->normalize_ = options.normalize;
+  model->dim_ = config.hidden_size;
+  model->max_positions_ = config.max_position_embeddings;
+  model->max_seq_length_ =
+      std::min(max_seq_length.value_or(config.max_position_embeddings),
+               config.max_position_embeddings);
+  model->vocab_size_ = config.vocab_size;
+  model->type_vocab_size_ = config.type_vocab_size;
+
+  const std::string weights_path = (dir / "model.safetensors").string();
+  try {
+    const bool openblas = ApplyThreadSettings(options.intra_op_threads);
+    // "auto": with OpenBLAS, ATen's BLAS path measured faster than oneDNN with
+    // its per-call activation copies; with any other BLAS (Debian's default is
+    // the reference BLAS, ~2 GFLOP/s) oneDNN is far faster. README.md has the
+    // numbers.
+    model->linear_ = options.linear == "auto" ? (openblas ? "blas" : "onednn") : options.linear;
+    // The mapping is released at the end of Load(): the encoder owns copies.
+    NLPFLOW_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> weights,
+                             SafetensorsFile::Open(weights_path));
+    NLPFLOW_ASSIGN_OR_RETURN(model->encoder_,
+                             BertEncoder::Load(config, *weights, model->linear_ == "onednn"));
+  } catch (const std::exception& e) {
+    return Status::Internal("loading " + weights_path + ": LibTorch: " + e.what());
+  }
+  spdlog::info("infer: loaded {} ({} layers, hidden {}, pooling {}, normalize {}, linear {})",
+               model->name_, config.num_hidden_layers, config.hidden_size, model->pooling_,
+               model->normalize_, model->linear_);
+  return model;
+}
+
+Status EmbeddingModel::ValidateBatch(const TokenBatch& b) const {
+  if (b.batch < 1 || b.seq_len < 1) {
+    return Status::InvalidArgument("token batch: batch and seq_len must be positive, got " +
+                                   std::to_string(b.batch) + " x " + std::to_string(b.seq_len));
+  }
+  const size_t n = static_cast<size_t>(b.batch * b.seq_len);
+  if (b.input_ids.size() != n || b.attention_mask.size() != n ||
+      !(b.token_type_ids.empty() || b.token_type_ids.size() == n)) {
+    return Status::InvalidArgument(
+        "token batch: " + std::to_string(b.batch) + " x " + std::to_string(b.seq_len) +
+        " needs " + std::to_string(n) + " values; got input_ids " +
+        std::to_string(b.input_ids.size()) + ", attention_mask " +
+        std::to_string(b.attention_mask.size()) + ", token_type_ids " +
+        std::to_string(b.token_type_ids.size()) + " (may be empty)");
+  }
+  for (int64_t r = 0; r < b.batch; ++r) {
+    const int64_t* mask = &b.attention_mask[r * b.seq_len];
+    const int64_t* ids = &b.input_ids[r * b.seq_len];
+    const int64_t* types = b.token_type_ids.empty() ? nullptr : &b.token_type_ids[r * b.seq_len];
+    const std::string row = "token batch row " + std::to_string(r) + ": ";
+    if (mask[0] != 1) return Status::InvalidArgument(row + "has no real token (mask[0] != 1)");
+    int64_t len = 0;
+    while (len < b.seq_len && mask[len] == 1) ++len;
+    for (int64_t t = len; t < b.seq_len; ++t) {
+      if (mask[t] != 0) {
+        return Status::InvalidArgument(
+            row + "attention_mask must be 1s then 0s (right padding); found " +
+            std::to_string(mask[t]) + " at position " + std::to_string(t));
+      }
+    }
+    if (len > max_positions_) {
+      return Status::InvalidArgument(row + std::to_string(len) +
+                                     " tokens exceed the model's max_positions " +
+                                     std::to_string(max_positions_));
+    }
+    for (int64_t t = 0; t < len; ++t) {
+      if (ids[t] < 0 || ids[t] >= vocab_size_) {
+        return Status::InvalidArgument(row + "input id " + std::to_string(ids[t]) +
+                                       " at position " + std::to_string(t) +
+                                       " is outside the vocabulary [0, " +
+                                       std::to_string(vocab_size_) + ")");
+      }
+      if (types != nullptr && (types[t] < 0 || types[t] >= type_vocab_size_)) {
+        return Status::InvalidArgument(row + "token type " + std::to_string(types[t]) +
+                                       " at position " + std::to_string(t) +
+                                       " is outside [0, " + std::to_string(type_vocab_size_) +
+                                       ")");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Result<std::vector<float>> EmbeddingModel::Embed(const TokenBatch& b) const {
+  NLPFLOW_RETURN_IF_ERROR(ValidateBatch(b));
+
+  PackedTokens tokens;
+  tokens.rows = b.batch;
+  tokens.lengths.resize(b.batch);
+  for (int64_t r = 0; r < b.batch; ++r) {
+    const int64_t* mask = &b.attention_mask[r * b.seq_len];
+    int64_t len = 0;
+    while (len < b.seq_len && mask[len] == 1) ++len;
+    tokens.lengths[r] = len;
+  }
+  for (int64_t r = 0; r < b.batch; ++r) {
+    for (int64_t t = 0; t < tokens.lengths[r]; ++t) {
+      const int64_t i = r * b.seq_len + t;
+      tokens.ids.push_back(b.input_ids[i]);
+      tokens.type_ids.push_back(b.token_type_ids.empty() ? 0 : b.token_type_ids[i]);
+      tokens.positions.push_back(t);
+    }
+  }
+
+  try {
+    // Threads other than Load()'s pick up the intra-op thread count here
+    // (LibTorch applies it per thread, lazily).
+    at::init_num_threads();
+    c10::InferenceMode inference_mode;
+    const at::Tensor hidden = encoder_->Forward(tokens);  // [tokens, dim]
+
+    std::vector<at::Tensor> pooled;
+    pooled.reserve(b.batch);
+    int64_t offset = 0;
+    for (int64_t r = 0; r < b.batch; ++r) {
+      const at::Tensor row = hidden.narrow(0, offset, tokens.lengths[r]);
+      offset += tokens.lengths[r];
+      if (pooling_ == "cls") {
+        pooled.push_back(row[0]);
+      } else if (pooling_ == "max") {
+        pooled.push_back(std::get<0>(row.max(0)));
+      } else {
+        pooled.push_back(row.mean(0));
+      }
+    }
+    at::Tensor out = at::stack(pooled);  // [batch, dim]
+    if (normalize_) {
+      // As torch.nn.functional.normalize(p=2, dim=1, eps=1e-12).
+      out = out / out.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);
+    }
+    out = out.contiguous();
+    const float* data = out.data_ptr<float>();
+    return std::vector<float>(data, data + out.numel());
+  } catch (const std::exception& e) {
+    return Status::Internal("model " + name_ + ": LibTorch: " + e.what());
+  }
+}
+
+}  // namespace nlpflow

@@ -1,0 +1,127 @@
+// Sentence embeddings from a BERT encoder checkpoint, with LibTorch.
+//
+// Loads a Hugging Face / sentence-transformers model folder directly
+// (config.json + model.safetensors; no Python, no export step), runs the BERT
+// encoder on a padded batch of token ids, pools the token vectors into one
+// vector per row and optionally L2-normalizes it. For all-MiniLM-L6-v2 the
+// result matches sentence-transformers' encode() to fp32 rounding.
+//
+// This header deliberately includes no LibTorch header.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace nlpflow {
+
+class BertEncoder;
+
+struct ModelOptions {
+  // Model folder: config.json and model.safetensors; optionally the
+  // sentence-transformers files modules.json, 1_Pooling/config.json and
+  // sentence_bert_config.json. The folder name becomes the model's name().
+  std::string path = "";
+
+  // How token vectors become the sentence vector: "mean" (average over the
+  // real tokens), "cls" (the first token) or "max" (per-dimension maximum over
+  // the real tokens). Empty: what the folder's sentence-transformers Pooling
+  // config says (mean for all-MiniLM-L6-v2), or "mean" if it has none.
+  std::string pooling = "";
+
+  // L2-normalize the pooled vector, as sentence-transformers does for models
+  // with a Normalize module (all-MiniLM-L6-v2 has one). Cosine similarity of
+  // normalized vectors is a plain dot product.
+  bool normalize = true;
+
+  // LibTorch intra-op threads; OpenBLAS's own pool (if the process uses
+  // OpenBLAS) is set to the same so that the two do not oversubscribe the
+  // cores. Both are process-wide settings: Load() applies them, and the last
+  // model loaded wins. With several model instances running in parallel,
+  // keep this at 1 and scale with instances instead.
+  int intra_op_threads = 1;
+
+  // Where the Linear layers (almost all of the FLOPs) run: "onednn" (oneDNN,
+  // weights converted at load), "blas" (ATen's default path: the process's
+  // libblas.so.3), or "auto": "blas" when that BLAS is OpenBLAS, else
+  // "onednn". Same results to fp32 rounding. Measured at batch 32 x seq 32
+  // (nodes/infer/README.md): oneDNN is ~20x faster than a reference BLAS and
+  // ~10-25% slower than OpenBLAS on these AVX2 machines.
+  std::string linear = "auto";
+};
+
+// OK, or INVALID_ARGUMENT naming the first bad field.
+Status ValidateModelOptions(const ModelOptions& options);
+
+// A padded batch, row-major [batch, seq_len]. Rows are right-padded:
+// attention_mask is 1 for the real tokens, then 0 for padding; every row has
+// at least one real token. Values at padded positions are ignored.
+struct TokenBatch {
+  int64_t batch = 0;
+  int64_t seq_len = 0;
+  std::vector<int64_t> input_ids;
+  std::vector<int64_t> attention_mask;
+  // May be empty: then all 0 (single-segment input, the sentence-embedding case).
+  std::vector<int64_t> token_type_ids;
+};
+
+class EmbeddingModel {
+ public:
+  // Reads and checks the model folder. NOT_FOUND naming the path when the
+  // folder or a required file is missing; DATA_LOSS naming the file (and the
+  // tensor) when model.safetensors is truncated or corrupt; INVALID_ARGUMENT
+  // or NOT_FOUND naming the tensor and both shapes when the weights do not
+  // match config.json.
+  static Result<std::unique_ptr<EmbeddingModel>> Load(const ModelOptions& options);
+
+  EmbeddingModel(const EmbeddingModel&) = delete;
+  EmbeddingModel& operator=(const EmbeddingModel&) = delete;
+  ~EmbeddingModel();
+
+  // Returns batch * dim() floats, row-major, one vector per row.
+  // INVALID_ARGUMENT for a malformed batch (sizes, mask not right-padded, a row
+  // without real tokens, a row longer than max_positions(), an id out of the
+  // vocabulary); INTERNAL if LibTorch fails.
+  // Nothing is computed on padding: the padding is dropped before the encoder,
+  // so a row's vector does not depend on how much it is padded, and differs
+  // between batches only by fp32 rounding in the GEMMs.
+  // Thread-safe: any number of threads may call Embed() at once. They share
+  // the weights, which are read-only after Load(); each call has its own
+  // activations and runs under c10::InferenceMode.
+  Result<std::vector<float>> Embed(const TokenBatch& batch) const;
+
+  // Size of one embedding (384 for all-MiniLM-L6-v2).
+  int64_t dim() const { return dim_; }
+  // Longest row the encoder accepts (max_position_embeddings, 512).
+  int64_t max_positions() const { return max_positions_; }
+  // The length sentence-transformers truncates to (sentence_bert_config.json's
+  // max_seq_length, 256 for all-MiniLM-L6-v2; max_positions() if absent).
+  // Tokenizers should truncate to this to match sentence-transformers.
+  int64_t max_seq_length() const { return max_seq_length_; }
+  // The model folder's name, e.g. "all-MiniLM-L6-v2".
+  const std::string& name() const { return name_; }
+  // The pooling in effect: "mean", "cls" or "max".
+  const std::string& pooling() const { return pooling_; }
+  // The Linear backend in effect: "onednn" or "blas".
+  const std::string& linear() const { return linear_; }
+
+ private:
+  EmbeddingModel() = default;
+  Status ValidateBatch(const TokenBatch& batch) const;
+
+  std::unique_ptr<BertEncoder> encoder_;
+  std::string name_;
+  std::string pooling_;
+  std::string linear_;
+  bool normalize_ = true;
+  int64_t dim_ = 0;
+  int64_t max_positions_ = 0;
+  int64_t max_seq_length_ = 0;
+  int64_t vocab_size_ = 0;
+  int64_t type_vocab_size_ = 0;
+};
+
+}  // namespace nlpflow
