@@ -1,0 +1,63 @@
+// Helpers shared by the Kafka connectors: owning handles for librdkafka's C
+// objects, building a configuration, routing librdkafka's log to spdlog and
+// checking that a cluster answers.
+//
+// Internal to connectors/kafka (it includes librdkafka's C header).
+#pragma once
+
+#include <librdkafka/rdkafka.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace nlpflow::kafka_internal {
+
+struct ConfDeleter {
+  void operator()(rd_kafka_conf_t* c) const { rd_kafka_conf_destroy(c); }
+};
+struct HandleDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+struct PartitionListDeleter {
+  void operator()(rd_kafka_topic_partition_list_t* l) const {
+    rd_kafka_topic_partition_list_destroy(l);
+  }
+};
+struct QueueDeleter {
+  void operator()(rd_kafka_queue_t* q) const { rd_kafka_queue_destroy(q); }
+};
+struct ErrorDeleter {
+  void operator()(rd_kafka_error_t* e) const { rd_kafka_error_destroy(e); }
+};
+using ConfPtr = std::unique_ptr<rd_kafka_conf_t, ConfDeleter>;
+using HandlePtr = std::unique_ptr<rd_kafka_t, HandleDeleter>;
+using PartitionListPtr =
+    std::unique_ptr<rd_kafka_topic_partition_list_t, PartitionListDeleter>;
+using QueuePtr = std::unique_ptr<rd_kafka_queue_t, QueueDeleter>;
+using ErrorPtr = std::unique_ptr<rd_kafka_error_t, ErrorDeleter>;
+
+// A configuration with `properties` applied in order (later ones win) and
+// librdkafka's log routed to spdlog. InvalidArgument names the property that
+// is unknown or has an invalid value.
+Result<ConfPtr> BuildConf(
+    const std::vector<std::pair<std::string, std::string>>& properties);
+
+// rd_kafka_new; takes ownership of `conf` (also on failure).
+Result<HandlePtr> NewHandle(rd_kafka_type_t type, ConfPtr conf);
+
+// Waits up to timeout_ms for a metadata answer from the cluster.
+// Unavailable, naming `bootstrap_servers`, if none came. NotFound naming the
+// first topic of `required_topics` the cluster does not have (names that
+// start with '^' are regex subscriptions and are not checked).
+Status CheckCluster(rd_kafka_t* rk, const std::string& bootstrap_servers,
+                    int timeout_ms,
+                    const std::vector<std::string>& required_topics = {});
+
+// "topic[partition]" for messages.
+std::string PartitionName(const char* topic, int32_t partition);
+
+}  // namespace nlpflow::kafka_internal
