@@ -293,8 +293,9 @@ Status Validate(const Config& c) {
   if (c.model.task != "embedding") {
     return KeyError("model.task", "must be embedding (the only task so far), got '" + c.model.task + "'");
   }
-  if (!IsOneOf(c.model.pooling, {"mean", "cls", "max"})) {
-    return KeyError("model.pooling", "must be mean, cls or max, got '" + c.model.pooling + "'");
+  if (!IsOneOf(c.model.pooling, {"", "mean", "cls", "max"})) {
+    return KeyError("model.pooling", "must be mean, cls, max or empty (the model's own), got '" +
+                                         c.model.pooling + "'");
   }
   NLPFLOW_RETURN_IF_ERROR(InRange("model.threads", c.model.threads, 1, 256));
   NLPFLOW_RETURN_IF_ERROR(InRange("model.instances", c.model.instances, 1, 64));

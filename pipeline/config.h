@@ -58,8 +58,8 @@ struct TokenizerConfig {
   // Folder with tokenizer.json or vocab.txt; empty means model.path.
   std::string path;
   // Truncation in tokens, special tokens included. 0 takes the model's
-  // sentence_bert_config.json max_seq_length (256 for all-MiniLM-L6-v2), else
-  // the tokenizer file's own setting.
+  // sentence-transformers max_seq_length (256 for all-MiniLM-L6-v2), else its
+  // position limit (512 for BERT).
   int max_length = 0;
 };
 
@@ -81,8 +81,9 @@ struct ModelConfig {
   std::string version;
   // Only "embedding" so far.
   std::string task = "embedding";
-  // mean | cls | max
-  std::string pooling = "mean";
+  // mean | cls | max; empty: what the model folder's sentence-transformers
+  // config says (mean for all-MiniLM-L6-v2), else mean.
+  std::string pooling;
   bool normalize = true;
   // Intra-op threads per model instance (BLAS threads are set to match).
   int threads = 1;

@@ -4,7 +4,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <nlohmann/json.hpp>
 
 #include "common/record.h"
 #include "nodes/infer/batch_runner.h"
@@ -32,20 +31,6 @@ Result<std::string> WeightsFingerprint(const std::string& path) {
   return std::string(buf, 12);
 }
 
-namespace {
-
-// sentence-transformers keeps the model's sequence length here.
-int SentenceBertMaxLength(const std::string& model_dir) {
-  std::ifstream in(fs::path(model_dir) / "sentence_bert_config.json");
-  if (!in) return 0;
-  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.contains("max_seq_length") || !j["max_seq_length"].is_number_integer()) {
-    return 0;
-  }
-  return j["max_seq_length"].get<int>();
-}
-
-}  // namespace
 
 Result<ModelStack> LoadModelStack(const Config& config) {
   const std::string& model_dir = config.model.path;
@@ -70,13 +55,15 @@ Result<ModelStack> LoadModelStack(const Config& config) {
   if (!model.ok()) return model.status().WithContext("model");
   stack.model = std::move(model).value();
 
-  int max_length = config.tokenizer.max_length;
-  if (max_length == 0) max_length = SentenceBertMaxLength(model_dir);
-  if (max_length == 0) max_length = stack.tokenizer->max_length();
+  // The tokenizer file's own truncation (128 in all-MiniLM-L6-v2's
+  // tokenizer.json) is not what the model was trained and evaluated with;
+  // sentence-transformers truncates at max_seq_length.
+  int64_t max_length = config.tokenizer.max_length;
+  if (max_length == 0) max_length = stack.model->max_seq_length();
   if (max_length <= 0 || max_length > stack.model->max_positions()) {
-    max_length = static_cast<int>(stack.model->max_positions());
+    max_length = stack.model->max_positions();
   }
-  stack.tokenizer->set_max_length(max_length);
+  stack.tokenizer->set_max_length(static_cast<int>(max_length));
 
   stack.name = config.model.name.empty() ? fs::path(model_dir).filename().string()
                                          : config.model.name;

@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <set>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -22,7 +24,7 @@ namespace nlpflow::testing {
 namespace fs = std::filesystem;
 
 std::string SourceDir() { return NLPFLOW_SOURCE_DIR; }
-std::string NlpflowBinary() { return std::string(NLPFLOW_BINARY_DIR) + "/pipeline/nlpflow"; }
+std::string NlpflowBinary() { return std::string(NLPFLOW_BINARY_DIR) + "/nlpflow"; }
 
 namespace {
 
@@ -45,7 +47,9 @@ std::unique_ptr<RdKafka::Conf> Conf(const std::map<std::string, std::string>& pr
 const std::string& KafkaCluster::Start() {
   if (!g_bootstrap.empty()) return g_bootstrap;
   g_kafka_dir = (fs::temp_directory_path() / ("nlpflow-it-kafka-" + std::to_string(getpid()))).string();
-  RunResult r = RunCommand({"bash", SourceDir() + "/scripts/kafka", "start", "--dir", g_kafka_dir},
+  // --owner: the cluster stops by itself if this test process dies.
+  RunResult r = RunCommand({"bash", SourceDir() + "/scripts/kafka", "start", "--dir", g_kafka_dir,
+                            "--owner", std::to_string(getpid())},
                            std::chrono::seconds(180));
   if (r.exit_code != 0) {
     ADD_FAILURE() << "scripts/kafka start failed (" << r.exit_code << "):\n" << r.output;
@@ -60,7 +64,7 @@ const std::string& KafkaCluster::Start() {
 
 void KafkaCluster::Stop() {
   if (g_kafka_dir.empty()) return;
-  RunCommand({"bash", SourceDir() + "/scripts/kafka", "stop", "--dir", g_kafka_dir},
+  RunCommand({"bash", SourceDir() + "/scripts/kafka", "stop", "--dir", g_kafka_dir, "--grace", "0"},
              std::chrono::seconds(120));
   g_bootstrap.clear();
   g_kafka_dir.clear();
@@ -121,8 +125,13 @@ void ProduceAll(const std::string& bootstrap, const std::string& topic,
   ASSERT_EQ(dr.ok, static_cast<int64_t>(messages.size()));
 }
 
-std::vector<Message> ConsumeAll(const std::string& bootstrap, const std::string& topic,
-                                size_t count, std::chrono::seconds timeout) {
+namespace {
+
+// Reads from the beginning until done(messages) or the timeout.
+std::vector<Message> ConsumeWhile(const std::string& bootstrap, const std::string& topic,
+                                  const std::function<bool(const std::vector<Message>&)>& done,
+                                  std::chrono::seconds timeout,
+                                  std::chrono::seconds idle = std::chrono::seconds(0)) {
   static int counter = 0;
   auto conf = Conf({{"bootstrap.servers", bootstrap},
                     {"group.id", "it-reader-" + std::to_string(getpid()) + "-" +
@@ -139,7 +148,9 @@ std::vector<Message> ConsumeAll(const std::string& bootstrap, const std::string&
   }
   c->subscribe({topic});
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (out.size() < count && std::chrono::steady_clock::now() < deadline) {
+  auto last = std::chrono::steady_clock::now();
+  while (!done(out) && std::chrono::steady_clock::now() < deadline) {
+    if (idle.count() > 0 && !out.empty() && std::chrono::steady_clock::now() - last > idle) break;
     std::unique_ptr<RdKafka::Message> m(c->consume(100));
     if (m->err() == RdKafka::ERR__TIMED_OUT || m->err() == RdKafka::ERR__PARTITION_EOF) continue;
     if (m->err() != RdKafka::ERR_NO_ERROR) continue;  // e.g. topic not yet created
@@ -154,9 +165,33 @@ std::vector<Message> ConsumeAll(const std::string& bootstrap, const std::string&
       }
     }
     out.push_back(std::move(msg));
+    last = std::chrono::steady_clock::now();
   }
   c->close();
   return out;
+}
+
+}  // namespace
+
+std::vector<Message> ConsumeAll(const std::string& bootstrap, const std::string& topic,
+                                size_t count, std::chrono::seconds timeout,
+                                std::chrono::seconds idle) {
+  return ConsumeWhile(
+      bootstrap, topic, [count](const std::vector<Message>& m) { return m.size() >= count; },
+      timeout, idle);
+}
+
+std::vector<Message> ConsumeUntilKeys(const std::string& bootstrap, const std::string& topic,
+                                      size_t distinct_keys, std::chrono::seconds timeout) {
+  std::set<std::string> keys;
+  size_t seen = 0;
+  return ConsumeWhile(
+      bootstrap, topic,
+      [&](const std::vector<Message>& m) {
+        for (; seen < m.size(); ++seen) keys.insert(m[seen].key.value_or(""));
+        return keys.size() >= distinct_keys;
+      },
+      timeout);
 }
 
 int64_t GroupLag(const std::string& bootstrap, const std::string& group,

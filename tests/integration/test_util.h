@@ -45,9 +45,16 @@ void ProduceAll(const std::string& bootstrap, const std::string& topic,
                 const std::vector<std::pair<std::string, std::string>>& messages);
 
 // Reads `topic` from the beginning, in a group of its own, until `count`
-// messages arrived or `timeout` passed; returns what it read.
+// messages arrived, or `timeout` passed, or (if idle > 0) no message came for
+// `idle` after the first; returns what it read.
 std::vector<Message> ConsumeAll(const std::string& bootstrap, const std::string& topic,
-                                size_t count, std::chrono::seconds timeout);
+                                size_t count, std::chrono::seconds timeout,
+                                std::chrono::seconds idle = std::chrono::seconds(0));
+
+// Reads `topic` from the beginning until messages with `distinct_keys`
+// different keys arrived or `timeout` passed; returns what it read.
+std::vector<Message> ConsumeUntilKeys(const std::string& bootstrap, const std::string& topic,
+                                      size_t distinct_keys, std::chrono::seconds timeout);
 
 // Sum over partitions of (end offset - committed offset of `group`); a
 // partition without a commit counts its whole end offset.
