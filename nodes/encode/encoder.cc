@@ -1,11 +1,22 @@
 #include "nodes/encode/encoder.h"
 
+#include <map>
 #include <nlohmann/json.hpp>
+#include <vector>
 
 #include "schemas/dead_letter.pb.h"
 #include "schemas/result.pb.h"
 
 namespace nlpflow {
+namespace {
+
+// JSON whose floating-point numbers are floats: dump() then writes the
+// shortest text that reads back as the same float ("0.0117287375"), not the
+// 17 digits of the float widened to double.
+using FloatJson = nlohmann::basic_json<std::map, std::vector, std::string, bool, std::int64_t,
+                                       std::uint64_t, float>;
+
+}  // namespace
 
 Result<OutputFormat> ParseOutputFormat(const std::string& name) {
   if (name == "json") return OutputFormat::kJson;
@@ -56,7 +67,7 @@ void Encoder::EncodeResult(Record* record) const {
   record->times.encoded_us = NowMicros();
   const StageDurations d = DurationsOf(record->times);
   if (options_.format == OutputFormat::kJson) {
-    nlohmann::json j;
+    FloatJson j;
     if (!record->id.empty()) j["id"] = record->id;
     j["model"] = options_.model_name;
     j["model_version"] = options_.model_version;
@@ -69,8 +80,7 @@ void Encoder::EncodeResult(Record* record) const {
     j["timings_us"] = {{"decode", d.decode_us},   {"tokenize", d.tokenize_us},
                        {"queue", d.queue_us},     {"infer", d.infer_us},
                        {"encode", d.encode_us},   {"total", d.total_us}};
-    // Floats are written with the shortest representation that reads back
-    // exactly (nlohmann's default), so JSON and Protobuf carry equal values.
+    // JSON and Protobuf carry equal values (see FloatJson).
     record->encoded = j.dump();
     return;
   }

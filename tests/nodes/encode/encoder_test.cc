@@ -53,6 +53,8 @@ TEST(EncoderTest, JsonResultCarriesExactFloats) {
     EXPECT_EQ(j["embedding"][i].get<float>(), r.output[i]);
   }
   EXPECT_EQ(j["timings_us"]["infer"], 400);
+  // Shortest round-trip text of the float, not of the float widened to double.
+  EXPECT_NE(r.encoded.find("\"embedding\":[0.6,-0.8,0.1]"), std::string::npos) << r.encoded;
   EXPECT_GE(j["timings_us"]["total"].get<int64_t>(), 500);
 }
 
