@@ -58,7 +58,7 @@ class ServeGraphTest : public ::testing::Test {
 TEST_F(ServeGraphTest, ThousandTextsGiveThousandNormalizedEmbeddingsWithTheirKeys) {
   std::vector<std::pair<std::string, std::string>> input;
   for (int i = 0; i < 1000; ++i) input.emplace_back("key-" + std::to_string(i), TestText(i));
-  ProduceAll(bootstrap_, in_, input);
+  ProduceAll(bootstrap_, in_, input, {{"trace-id", "abc-123"}});
 
   Process p(Args(), tmp_.path() + "/nlpflow.log");
   auto results = ConsumeAll(bootstrap_, out_, 1000, std::chrono::seconds(240));
@@ -79,6 +79,7 @@ TEST_F(ServeGraphTest, ThousandTextsGiveThousandNormalizedEmbeddingsWithTheirKey
     for (float x : e) norm += double(x) * x;
     EXPECT_NEAR(std::sqrt(norm), 1.0, 1e-4) << *m.key;
     EXPECT_EQ(m.headers.count("nlpflow.total_us"), 1u);
+    EXPECT_EQ(m.headers.count("trace-id") ? m.headers.at("trace-id") : "", "abc-123");
   }
   EXPECT_EQ(keys.size(), 1000u);
   EXPECT_TRUE(keys.count("key-0") && keys.count("key-999"));

@@ -96,7 +96,8 @@ class CountingDr : public RdKafka::DeliveryReportCb {
 }  // namespace
 
 void ProduceAll(const std::string& bootstrap, const std::string& topic,
-                const std::vector<std::pair<std::string, std::string>>& messages) {
+                const std::vector<std::pair<std::string, std::string>>& messages,
+                const std::map<std::string, std::string>& headers) {
   CountingDr dr;
   auto conf = Conf({{"bootstrap.servers", bootstrap},
                     {"enable.idempotence", "true"},
@@ -107,9 +108,13 @@ void ProduceAll(const std::string& bootstrap, const std::string& topic,
   ASSERT_TRUE(p) << err;
   for (const auto& [key, value] : messages) {
     while (true) {
+      RdKafka::Headers* h = RdKafka::Headers::create();
+      for (const auto& [name, v] : headers) h->add(name, v);
+      // On success librdkafka owns the headers; otherwise they are ours.
       auto code = p->produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
                              const_cast<char*>(value.data()), value.size(), key.data(),
-                             key.size(), 0, nullptr);
+                             key.size(), 0, h, nullptr);
+      if (code != RdKafka::ERR_NO_ERROR) delete h;
       if (code == RdKafka::ERR__QUEUE_FULL) {
         p->poll(10);
         continue;

@@ -40,9 +40,11 @@ struct Message {
 // Creates a topic (fails the test on error).
 void CreateTopic(const std::string& bootstrap, const std::string& topic, int partitions);
 
-// Produces every (key, value) and waits for all acknowledgements.
+// Produces every (key, value), each with `headers`, and waits for all
+// acknowledgements.
 void ProduceAll(const std::string& bootstrap, const std::string& topic,
-                const std::vector<std::pair<std::string, std::string>>& messages);
+                const std::vector<std::pair<std::string, std::string>>& messages,
+                const std::map<std::string, std::string>& headers = {});
 
 // Reads `topic` from the beginning, in a group of its own, until `count`
 // messages arrived, or `timeout` passed, or (if idle > 0) no message came for
