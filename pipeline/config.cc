@@ -91,7 +91,29 @@ Status ReadField(const YAML::Node& n, const std::string& key,
   return Status::Ok();
 }
 
-// One section: its fields by name. Reading a section rejects unknown keys.
+bool LooksSecret(const std::string& name) {
+  for (const char* word : {"password", "secret", "key.pem", "private", "token"}) {
+    if (name.find(word) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// Writes one field's value for DumpConfig.
+template <typename T>
+void EmitField(YAML::Emitter& out, const T& v) {
+  out << v;
+}
+void EmitField(YAML::Emitter& out, const std::vector<std::string>& v) {
+  out << YAML::Flow << v;
+}
+void EmitField(YAML::Emitter& out, const std::map<std::string, std::string>& m) {
+  out << YAML::BeginMap;
+  for (const auto& [k, v] : m) out << YAML::Key << k << YAML::Value << (LooksSecret(k) ? "****" : v);
+  out << YAML::EndMap;
+}
+
+// One section: its fields by name. Reading a section rejects unknown keys;
+// dumping writes every field, in the order they were declared.
 class Section {
  public:
   explicit Section(std::string name) : name_(std::move(name)) {}
@@ -101,7 +123,17 @@ class Section {
     readers_[field] = [key = name_ + "." + field, target](const YAML::Node& n) {
       return ReadField(n, key, target);
     };
+    emitters_.emplace_back(field, [target](YAML::Emitter& out) { EmitField(out, *target); });
     return *this;
+  }
+
+  void Dump(YAML::Emitter& out) const {
+    out << YAML::Key << name_ << YAML::Value << YAML::BeginMap;
+    for (const auto& [field, emit] : emitters_) {
+      out << YAML::Key << field << YAML::Value;
+      emit(out);
+    }
+    out << YAML::EndMap;
   }
 
   Status Read(const YAML::Node& node) const {
@@ -135,6 +167,7 @@ class Section {
 
   std::string name_;
   std::map<std::string, std::function<Status(const YAML::Node&)>> readers_;
+  std::vector<std::pair<std::string, std::function<void(YAML::Emitter&)>>> emitters_;
 };
 
 std::vector<Section> Sections(Config* c) {
@@ -175,6 +208,7 @@ std::vector<Section> Sections(Config* c) {
       .Field("task", &c->model.task)
       .Field("pooling", &c->model.pooling)
       .Field("normalize", &c->model.normalize)
+      .Field("precision", &c->model.precision)
       .Field("threads", &c->model.threads)
       .Field("instances", &c->model.instances);
   s.emplace_back("output");
@@ -297,6 +331,9 @@ Status Validate(const Config& c) {
     return KeyError("model.pooling", "must be mean, cls, max or empty (the model's own), got '" +
                                          c.model.pooling + "'");
   }
+  if (!IsOneOf(c.model.precision, {"fp32", "int8"})) {
+    return KeyError("model.precision", "must be fp32 or int8, got '" + c.model.precision + "'");
+  }
   NLPFLOW_RETURN_IF_ERROR(InRange("model.threads", c.model.threads, 1, 256));
   NLPFLOW_RETURN_IF_ERROR(InRange("model.instances", c.model.instances, 1, 64));
   if (!IsOneOf(c.output.format, {"json", "protobuf"})) {
@@ -310,13 +347,6 @@ Status Validate(const Config& c) {
                                          c.logging.level + "'");
   }
   return Status::Ok();
-}
-
-bool LooksSecret(const std::string& name) {
-  for (const char* word : {"password", "secret", "key.pem", "private", "token"}) {
-    if (name.find(word) != std::string::npos) return true;
-  }
-  return false;
 }
 
 }  // namespace
@@ -365,64 +395,10 @@ Result<Config> LoadConfig(const std::string& path,
 }
 
 std::string DumpConfig(const Config& c) {
+  Config copy = c;  // Sections() takes the fields' addresses
   YAML::Emitter out;
-  auto map_of = [&](const std::map<std::string, std::string>& m) {
-    out << YAML::BeginMap;
-    for (const auto& [k, v] : m) out << YAML::Key << k << YAML::Value << (LooksSecret(k) ? "****" : v);
-    out << YAML::EndMap;
-  };
   out << YAML::BeginMap;
-  out << YAML::Key << "kafka" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "bootstrap_servers" << YAML::Value << c.kafka.bootstrap_servers;
-  out << YAML::Key << "group_id" << YAML::Value << c.kafka.group_id;
-  out << YAML::Key << "client_id" << YAML::Value << c.kafka.client_id;
-  out << YAML::Key << "input_topics" << YAML::Value << YAML::Flow << c.kafka.input_topics;
-  out << YAML::Key << "output_topic" << YAML::Value << c.kafka.output_topic;
-  out << YAML::Key << "dead_letter_topic" << YAML::Value << c.kafka.dead_letter_topic;
-  out << YAML::Key << "topic_partitions" << YAML::Value << c.kafka.topic_partitions;
-  out << YAML::Key << "topic_replication" << YAML::Value << c.kafka.topic_replication;
-  out << YAML::Key << "commit_interval_ms" << YAML::Value << c.kafka.commit_interval_ms;
-  out << YAML::Key << "connect_timeout_ms" << YAML::Value << c.kafka.connect_timeout_ms;
-  out << YAML::Key << "consumer" << YAML::Value;
-  map_of(c.kafka.consumer);
-  out << YAML::Key << "producer" << YAML::Value;
-  map_of(c.kafka.producer);
-  out << YAML::EndMap;
-  out << YAML::Key << "input" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "format" << YAML::Value << c.input.format;
-  out << YAML::Key << "json_text_field" << YAML::Value << c.input.json_text_field;
-  out << YAML::Key << "json_id_field" << YAML::Value << c.input.json_id_field;
-  out << YAML::Key << "max_record_bytes" << YAML::Value << c.input.max_record_bytes;
-  out << YAML::EndMap;
-  out << YAML::Key << "tokenizer" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "path" << YAML::Value << c.tokenizer.path;
-  out << YAML::Key << "max_length" << YAML::Value << c.tokenizer.max_length;
-  out << YAML::EndMap;
-  out << YAML::Key << "batch" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "max_batch_size" << YAML::Value << c.batch.max_batch_size;
-  out << YAML::Key << "max_queue_delay_us" << YAML::Value << c.batch.max_queue_delay_us;
-  out << YAML::EndMap;
-  out << YAML::Key << "model" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "path" << YAML::Value << c.model.path;
-  out << YAML::Key << "name" << YAML::Value << c.model.name;
-  out << YAML::Key << "version" << YAML::Value << c.model.version;
-  out << YAML::Key << "task" << YAML::Value << c.model.task;
-  out << YAML::Key << "pooling" << YAML::Value << c.model.pooling;
-  out << YAML::Key << "normalize" << YAML::Value << c.model.normalize;
-  out << YAML::Key << "threads" << YAML::Value << c.model.threads;
-  out << YAML::Key << "instances" << YAML::Value << c.model.instances;
-  out << YAML::EndMap;
-  out << YAML::Key << "output" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "format" << YAML::Value << c.output.format;
-  out << YAML::EndMap;
-  out << YAML::Key << "pipeline" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "max_in_flight" << YAML::Value << c.pipeline.max_in_flight;
-  out << YAML::Key << "shutdown_timeout_ms" << YAML::Value << c.pipeline.shutdown_timeout_ms;
-  out << YAML::Key << "tokenize_concurrency" << YAML::Value << c.pipeline.tokenize_concurrency;
-  out << YAML::EndMap;
-  out << YAML::Key << "logging" << YAML::Value << YAML::BeginMap;
-  out << YAML::Key << "level" << YAML::Value << c.logging.level;
-  out << YAML::EndMap;
+  for (const auto& section : Sections(&copy)) section.Dump(out);
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
 }
