@@ -1,6 +1,6 @@
 // Throughput of EmbeddingModel::Embed on synthetic batches (no padding).
 //
-//   embedding_model_bench [--model DIR] [--threads N] [--linear auto|onednn|blas|both]
+//   embedding_model_bench [--model DIR] [--threads N] [--linear auto|onednn|blas|int8|both|LIST]
 //                         [--shapes 1x16,8x64,...] [--min-seconds S]
 //
 // Prints, per linear backend and batch x seq shape: wall and process CPU ms
@@ -9,6 +9,7 @@
 // busy machine the CPU time is the steadier number: with 1 thread, sentences/s
 // per CPU-second is what the model would do with a core to itself. A first sketch; the
 // real benchmark, with baselines, is a later issue.
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <cstdio>
@@ -76,15 +77,24 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // A comma-separated list of auto, onednn, blas, int8 (precision int8);
+  // "both" is onednn,blas.
+  if (linear == "both") linear = "onednn,blas";
   std::vector<std::string> backends;
-  if (linear == "both") backends = {"onednn", "blas"};
-  else backends = {linear};  // auto, onednn or blas
+  for (size_t pos = 0; pos <= linear.size();) {
+    const size_t comma = std::min(linear.find(',', pos), linear.size());
+    backends.push_back(linear.substr(pos, comma - pos));
+    pos = comma + 1;
+  }
 
   std::printf("%-7s %6s %5s %9s %9s %12s %10s %8s %12s\n", "linear", "batch", "seq",
               "wall_ms", "cpu_ms", "sentences/s", "tokens/s", "GFLOP/s", "sent/cpu-s");
   for (const std::string& backend : backends) {
-    auto model = nlpflow::EmbeddingModel::Load(
-        {.path = model_dir, .intra_op_threads = threads, .linear = backend});
+    const bool int8 = backend == "int8";
+    auto model = nlpflow::EmbeddingModel::Load({.path = model_dir,
+                                                .intra_op_threads = threads,
+                                                .linear = int8 ? "auto" : backend,
+                                                .precision = int8 ? "int8" : "fp32"});
     if (!model.ok()) {
       std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
       return 1;

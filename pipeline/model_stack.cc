@@ -50,6 +50,7 @@ Result<ModelStack> LoadModelStack(const Config& config) {
   mo.path = model_dir;
   mo.pooling = config.model.pooling;
   mo.normalize = config.model.normalize;
+  mo.precision = config.model.precision;
   mo.intra_op_threads = config.model.threads;
   auto model = EmbeddingModel::Load(mo);
   if (!model.ok()) return model.status().WithContext("model");

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <ATen/ATen.h>
+#include <ATen/native/quantized/PackedParams.h>
 
 #include <cstdint>
 #include <memory>
@@ -32,16 +33,32 @@ struct PackedTokens {
   int64_t tokens() const { return static_cast<int64_t>(ids.size()); }
 };
 
+// Where the Linear layers run.
+enum class LinearBackend {
+  kBlas,    // at::linear: ATen's generic path, the process's libblas.so.3
+  kOnednn,  // at::mkldnn_linear on oneDNN tensors, fp32
+  // int8 weights, quantized per output channel (symmetric, scale = max|w| /
+  // 127), prepacked for the ONEDNN quantized engine; activations quantized
+  // per call (quantized::linear_dynamic), per token: each row is divided by
+  // its max |value| before and multiplied back after, so one outlier token
+  // does not cost the others their precision. Inputs that come from a
+  // LayerNorm (qkv, intermediate) are also smoothed per channel (see
+  // bert_encoder.cc). The bias and the output stay fp32.
+  kInt8Dynamic,
+};
+
 class BertEncoder {
  public:
   // Copies the weights out of `file` (names with or without a "bert." prefix)
   // and checks every shape against `config`. NOT_FOUND for a missing tensor,
   // INVALID_ARGUMENT for a shape mismatch; both name the tensor.
-  // onednn_linear: keep Linear weights as oneDNN tensors and run the Linear
-  // layers through oneDNN instead of the generic BLAS.
+  // `backend` says how the Linear layers' weights are kept and run.
+  // kInt8Dynamic prepacks with the quantized engine selected at the time
+  // (the caller selects ONEDNN: at::globalContext().setQEngine); Forward then
+  // calls the packed weights directly, whatever engine is selected later.
   static Result<std::unique_ptr<BertEncoder>> Load(const BertConfig& config,
                                                    const SafetensorsFile& file,
-                                                   bool onednn_linear);
+                                                   LinearBackend backend);
 
   // Last hidden states of the real tokens: [tokens.tokens(), hidden], float.
   // REQUIRES: ids < vocab_size, type_ids < type_vocab_size, positions <
@@ -50,11 +67,22 @@ class BertEncoder {
   at::Tensor Forward(const PackedTokens& tokens) const;
 
   const BertConfig& config() const { return config_; }
+  LinearBackend backend() const { return backend_; }
+
+  // One line per Linear layer (layer index, name, weight dtype and
+  // quantization scheme), for tests and logs: "0 qkv QInt8 per_channel_affine
+  // [1152, 384]". For kInt8Dynamic the weights are unpacked from the prepacked
+  // form, so this shows what actually runs.
+  std::vector<std::string> DescribeLinears() const;
 
  private:
   struct Linear {
-    at::Tensor weight;  // [out, in]; oneDNN layout when onednn_linear
-    at::Tensor bias;    // [out]
+    at::Tensor weight;  // [out, in]; oneDNN layout for kOnednn; undefined for kInt8Dynamic
+    at::Tensor bias;    // [out]; oneDNN layout for kOnednn
+    // kInt8Dynamic only: the prepacked int8 weight (no bias), and, when the
+    // input is smoothed, 1 / the per-input-channel smoothing factor.
+    c10::intrusive_ptr<LinearPackedParamsBase> packed;
+    at::Tensor input_scale;
   };
   struct LayerNorm {
     at::Tensor weight, bias;
@@ -68,8 +96,12 @@ class BertEncoder {
     LayerNorm output_norm;
   };
 
-  BertEncoder(BertConfig config, bool onednn_linear)
-      : config_(std::move(config)), onednn_linear_(onednn_linear) {}
+  BertEncoder(BertConfig config, LinearBackend backend)
+      : config_(std::move(config)), backend_(backend) {}
+
+  // kInt8Dynamic: quantizes and prepacks `linear` in place; `input_norm` is
+  // the LayerNorm whose output it reads, or null.
+  static Status MakeInt8(Linear* linear, const LayerNorm* input_norm);
 
   at::Tensor ApplyLinear(const at::Tensor& x, const Linear& linear) const;
   at::Tensor ApplyLayerNorm(const at::Tensor& x, const LayerNorm& norm) const;
@@ -81,7 +113,7 @@ class BertEncoder {
   at::Tensor Attend(const at::Tensor& qkv, int64_t rows, int64_t len) const;
 
   const BertConfig config_;
-  const bool onednn_linear_;
+  const LinearBackend backend_;
   at::Tensor word_embeddings_, position_embeddings_, token_type_embeddings_;
   LayerNorm embedding_norm_;
   std::vector<Layer> layers_;

@@ -125,6 +125,10 @@ Status ValidateModelOptions(const ModelOptions& o) {
     return Status::InvalidArgument("model linear: '" + o.linear +
                                    "' is not one of auto, onednn, blas");
   }
+  if (o.precision != "fp32" && o.precision != "int8") {
+    return Status::InvalidArgument("model precision: '" + o.precision +
+                                   "' is not one of fp32, int8");
+  }
   if (o.intra_op_threads < 1) {
     return Status::InvalidArgument("model intra_op_threads: must be at least 1, got " +
                                    std::to_string(o.intra_op_threads));
@@ -174,18 +178,33 @@ Result<std::unique_ptr<EmbeddingModel>> EmbeddingModel::Load(const ModelOptions&
     // the reference BLAS, ~2 GFLOP/s) oneDNN is far faster. README.md has the
     // numbers.
     model->linear_ = options.linear == "auto" ? (openblas ? "blas" : "onednn") : options.linear;
+    model->precision_ = options.precision;
+    LinearBackend backend =
+        model->linear_ == "onednn" ? LinearBackend::kOnednn : LinearBackend::kBlas;
+    if (options.precision == "int8") {
+      // oneDNN, not QNNPACK: QNNPACK measured ~10x slower on this CPU
+      // (shared/FACTS.md). Process-wide, like the thread settings.
+      at::globalContext().setQEngine(at::QEngine::ONEDNN);
+      backend = LinearBackend::kInt8Dynamic;
+      model->linear_ = "int8";
+    }
     // The mapping is released at the end of Load(): the encoder owns copies.
     NLPFLOW_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> weights,
                              SafetensorsFile::Open(weights_path));
     NLPFLOW_ASSIGN_OR_RETURN(model->encoder_,
-                             BertEncoder::Load(config, *weights, model->linear_ == "onednn"));
+                             BertEncoder::Load(config, *weights, backend));
   } catch (const std::exception& e) {
     return Status::Internal("loading " + weights_path + ": LibTorch: " + e.what());
   }
-  spdlog::info("infer: loaded {} ({} layers, hidden {}, pooling {}, normalize {}, linear {})",
-               model->name_, config.num_hidden_layers, config.hidden_size, model->pooling_,
-               model->normalize_, model->linear_);
+  spdlog::info(
+      "infer: loaded {} ({} layers, hidden {}, pooling {}, normalize {}, precision {}, linear {})",
+      model->name_, config.num_hidden_layers, config.hidden_size, model->pooling_,
+      model->normalize_, model->precision_, model->linear_);
   return model;
+}
+
+std::vector<std::string> EmbeddingModel::DescribeLinears() const {
+  return encoder_->DescribeLinears();
 }
 
 Status EmbeddingModel::ValidateBatch(const TokenBatch& b) const {
