@@ -4,6 +4,7 @@
 //   nlpflow demo --config FILE [--set ...]               serve graph on the embedded broker + sample texts
 //   nlpflow embed --config FILE [--set ...] < in > out   offline: one JSON result per input line
 //   nlpflow validate-config FILE [--set ...]             prints the resolved config
+//   nlpflow tokenize --tokenizer PATH < in > out         ids and offsets per line (tokenize_command.h)
 //
 // Logs go to stderr; stdout carries only a command's output. Exit codes:
 // 0 success, 1 runtime failure, 2 bad command line or config.
@@ -18,6 +19,7 @@
 #include "pipeline/embed_command.h"
 #include "pipeline/model_stack.h"
 #include "pipeline/serve_command.h"
+#include "pipeline/tokenize_command.h"
 
 namespace {
 
@@ -68,12 +70,15 @@ int main(int argc, char** argv) {
   add_config(embed, false);
   CLI::App* validate = app.add_subcommand("validate-config", "print the resolved config");
   add_config(validate, true);
+  nlpflow::TokenizeCommandOptions tokenize_options;
+  CLI::App* tokenize = nlpflow::AddTokenizeCommand(app, &tokenize_options);
 
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  if (*tokenize) return nlpflow::RunTokenizeCommand(tokenize_options);  // needs no config
 
   const Config config = LoadOrExit(config_path, overrides);
   SetUpLogging(config.logging.level);

@@ -36,6 +36,7 @@
 
 #include "common/status.h"
 #include "nodes/tokenize/piece_table.h"
+#include "nodes/tokenize/tokenizer.h"
 
 namespace nlpflow {
 
@@ -79,16 +80,6 @@ struct WordPieceOptions {
   int max_length = 512;
 };
 
-struct Encoding {
-  std::vector<int32_t> ids;
-  std::vector<int32_t> type_ids;  // 0 for the first sequence, 1 for the second
-  // Byte offsets [begin, end) of each token in the text it came from (for
-  // EncodePair, tokens of b point into b). (0, 0) for template special
-  // tokens. Pieces of one character (a Hangul syllable split into jamo, "İ"
-  // lowercased to two code points) each carry the whole character's range.
-  std::vector<std::pair<int32_t, int32_t>> offsets;
-};
-
 // A piece of the post-processing template: a special token, or one of the
 // two input sequences.
 struct WordPieceTemplatePiece {
@@ -122,7 +113,7 @@ struct WordPieceSpec {
   std::string source;
 };
 
-class WordPieceTokenizer {
+class WordPieceTokenizer final : public Tokenizer {
  public:
   // A vocab.txt: one token per line, the line number is the id. Options give
   // the normalization and the special tokens. Errors: NotFound naming the
@@ -150,24 +141,26 @@ class WordPieceTokenizer {
   WordPieceTokenizer(const WordPieceTokenizer&) = delete;
   WordPieceTokenizer& operator=(const WordPieceTokenizer&) = delete;
 
-  // One sequence: [CLS] text [SEP], truncated to max_length().
-  Encoding Encode(std::string_view text) const;
+  // One sequence: [CLS] text [SEP], truncated to max_length(). Offsets:
+  // pieces of one character (a Hangul syllable split into jamo, "İ"
+  // lowercased to two code points) each carry the whole character's range.
+  Encoding Encode(std::string_view text) const override;
   // A pair: [CLS] a [SEP] b [SEP] with type ids 0 then 1; truncation removes
   // tokens from the longer sequence first (Hugging Face's LongestFirst).
-  Encoding EncodePair(std::string_view a, std::string_view b) const;
+  Encoding EncodePair(std::string_view a, std::string_view b) const override;
 
   // Sets truncation (0 = none). Not thread-safe with concurrent Encode; call
   // before sharing the tokenizer.
   void set_max_length(int max_length);
   int max_length() const { return options_.max_length; }
 
-  int32_t pad_id() const { return pad_id_; }
+  int32_t pad_id() const override { return pad_id_; }
   int32_t cls_id() const { return cls_id_; }  // -1 if the template has none
   int32_t sep_id() const { return sep_id_; }  // -1 if the template has none
   int32_t unk_id() const { return unk_id_; }
   // One more than the largest id the tokenizer can produce (vocabulary plus
   // added tokens): the size an embedding table must have.
-  size_t vocab_size() const { return vocab_size_; }
+  size_t vocab_size() const override { return vocab_size_; }
   const WordPieceOptions& options() const { return options_; }
 
   // The token string of an id, or "" if there is none. For tests and logs.

@@ -1,0 +1,76 @@
+// Tokenizer: the interface the tokenize node, `nlpflow tokenize` and the
+// offline graphs use, whatever the model family (WordPiece for BERT,
+// byte-level BPE for RoBERTa/GPT-2), and LoadTokenizer, which picks the
+// implementation from a Hugging Face tokenizer.json's model.type.
+//
+// Threads: a loaded tokenizer is immutable; Encode and EncodePair may run on
+// any number of threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/status.h"
+
+namespace nlpflow {
+
+struct Encoding {
+  std::vector<int32_t> ids;
+  std::vector<int32_t> type_ids;  // 0 for the first sequence, 1 for the second
+  // Byte offsets [begin, end) of each token in the text it came from (for
+  // EncodePair, tokens of b point into b). (0, 0) for template special
+  // tokens. See each implementation for tokens smaller than a character.
+  std::vector<std::pair<int32_t, int32_t>> offsets;
+};
+
+class Tokenizer {
+ public:
+  virtual ~Tokenizer() = default;
+
+  // One sequence, with the file's special tokens, truncated to its
+  // max_length. Never padded. Input: UTF-8 (invalid bytes never read out of
+  // bounds; what they become is up to the implementation).
+  virtual Encoding Encode(std::string_view text) const = 0;
+  // A pair, with the file's pair template and longest-first truncation.
+  virtual Encoding EncodePair(std::string_view a, std::string_view b) const = 0;
+
+  virtual int32_t pad_id() const = 0;
+  // One more than the largest id the tokenizer can produce.
+  virtual size_t vocab_size() const = 0;
+};
+
+// The padding section of a tokenizer.json. Encode never pads; callers that
+// must reproduce Hugging Face's encode() output (`nlpflow tokenize`) apply it
+// with Pad.
+struct PaddingOptions {
+  enum class Strategy { kNone, kBatchLongest, kFixed };
+  Strategy strategy = Strategy::kNone;
+  int fixed_length = 0;        // kFixed: the length to pad to
+  int pad_to_multiple_of = 0;  // 0: none
+  bool left = false;           // direction "Left"
+  int32_t pad_id = 0;
+  int32_t pad_type_id = 0;
+};
+
+// Pads one encoding as Hugging Face's encode() does for a batch of one:
+// kFixed to fixed_length, kBatchLongest to its own length, then up to a
+// multiple of pad_to_multiple_of. Pad tokens get offsets (0, 0). Never
+// shortens.
+void Pad(const PaddingOptions& padding, Encoding* encoding);
+
+struct LoadedTokenizer {
+  std::unique_ptr<Tokenizer> tokenizer;
+  PaddingOptions padding;
+  std::string model_type;  // "WordPiece", "BPE"
+};
+
+// PATH is a tokenizer.json or a model folder holding one (a folder with only
+// vocab.txt loads as WordPiece, without padding). model.type "WordPiece" or
+// "BPE" (byte-level). Errors name the file and the key.
+Result<LoadedTokenizer> LoadTokenizer(const std::string& path);
+
+}  // namespace nlpflow

@@ -1,0 +1,81 @@
+// Parity on the whole corpus (>= 20,000 texts: SpamAssassin e-mails plus
+// generated multilingual and hostile text) against Hugging Face `tokenizers`.
+//
+// ctest first runs tokenizer_parity_reference.py (the fixture
+// tokenize_parity), which writes the corpus and Hugging Face's ids into
+// <build>/tokenize_parity/; this test encodes every text with LoadTokenizer
+// and requires identical ids. Skips when the reference was not produced
+// (no .venv or no corpus: scripts/setup makes both).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "nodes/tokenize/tokenizer.h"
+
+namespace nlpflow {
+namespace {
+
+const std::string kDir = std::string(NLPFLOW_BINARY_DIR) + "/tokenize_parity";
+
+std::string IdsToString(const std::vector<int32_t>& ids) {
+  std::string s = "[";
+  for (size_t i = 0; i < ids.size(); ++i) s += (i ? " " : "") + std::to_string(ids[i]);
+  return s + "]";
+}
+
+void CheckCorpus(const std::string& name, const std::string& tokenizer_path) {
+  const std::string corpus_path = kDir + "/corpus.jsonl";
+  const std::string ids_path = kDir + "/" + name + ".ids";
+  if (!std::filesystem::exists(corpus_path) || !std::filesystem::exists(ids_path)) {
+    GTEST_SKIP() << "no reference in " << kDir << " (ctest's tokenize_parity_reference makes it)";
+  }
+  auto loaded = LoadTokenizer(tokenizer_path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  const Tokenizer& tokenizer = *loaded->tokenizer;
+
+  std::ifstream corpus(corpus_path, std::ios::binary);
+  std::ifstream reference(ids_path);
+  std::string line, ref_line;
+  size_t texts = 0, identical = 0, tokens = 0;
+  while (std::getline(corpus, line)) {
+    ASSERT_TRUE(std::getline(reference, ref_line)) << ids_path << " is shorter than the corpus";
+    const std::string text = nlohmann::json::parse(line).at("text").get<std::string>();
+    std::vector<int32_t> want;
+    std::istringstream in(ref_line);
+    for (int32_t id; in >> id;) want.push_back(id);
+    const Encoding got = tokenizer.Encode(text);
+    ++texts;
+    tokens += want.size();
+    if (got.ids == want) {
+      ++identical;
+      continue;
+    }
+    if (texts - identical == 1) {
+      ADD_FAILURE() << name << ": first difference at text " << texts - 1 << ": " << line
+                    << "\n  Hugging Face: " << IdsToString(want)
+                    << "\n  nlpflow:      " << IdsToString(got.ids);
+    }
+  }
+  EXPECT_GE(texts, 20000u);
+  EXPECT_EQ(identical, texts) << name << ": " << texts - identical << " texts differ";
+  std::cout << name << ": " << identical << "/" << texts << " texts identical (" << tokens
+            << " tokens)\n";
+}
+
+TEST(CorpusParity, WordPiece) {
+  CheckCorpus("wordpiece",
+              std::string(NLPFLOW_SOURCE_DIR) + "/models/all-MiniLM-L6-v2/tokenizer.json");
+}
+
+TEST(CorpusParity, Bpe) {
+  CheckCorpus("bpe", std::string(NLPFLOW_SOURCE_DIR) + "/tests/fixtures/bpe_tokenizer.json");
+}
+
+}  // namespace
+}  // namespace nlpflow
