@@ -39,6 +39,27 @@ class WeightReader {
 
 }  // namespace
 
+PackedTokens PackTokenBatch(const TokenBatch& b) {
+  PackedTokens tokens;
+  tokens.rows = b.batch;
+  tokens.lengths.resize(b.batch);
+  for (int64_t r = 0; r < b.batch; ++r) {
+    const int64_t* mask = &b.attention_mask[r * b.seq_len];
+    int64_t len = 0;
+    while (len < b.seq_len && mask[len] == 1) ++len;
+    tokens.lengths[r] = len;
+  }
+  for (int64_t r = 0; r < b.batch; ++r) {
+    for (int64_t t = 0; t < tokens.lengths[r]; ++t) {
+      const int64_t i = r * b.seq_len + t;
+      tokens.ids.push_back(b.input_ids[i]);
+      tokens.type_ids.push_back(b.token_type_ids.empty() ? 0 : b.token_type_ids[i]);
+      tokens.positions.push_back(t);
+    }
+  }
+  return tokens;
+}
+
 Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
                                                        const SafetensorsFile& file,
                                                        LinearBackend backend) {

@@ -15,6 +15,7 @@
 
 #include "common/status.h"
 #include "nodes/infer/bert_config.h"
+#include "nodes/infer/embedding_model.h"
 #include "nodes/infer/safetensors.h"
 
 namespace nlpflow {
@@ -32,6 +33,14 @@ struct PackedTokens {
   std::vector<int64_t> positions;  // index inside its row
   int64_t tokens() const { return static_cast<int64_t>(ids.size()); }
 };
+
+// Sets LibTorch's intra-op threads and, when the process's BLAS is OpenBLAS,
+// OpenBLAS's threads to `threads` (process-wide). Returns whether it is
+// OpenBLAS. Defined in embedding_model.cc.
+bool ApplyThreadSettings(int threads);
+
+// The real tokens of `batch`. REQUIRES: ValidateTokenBatch(batch) is OK.
+PackedTokens PackTokenBatch(const TokenBatch& batch);
 
 // Where the Linear layers run.
 enum class LinearBackend {

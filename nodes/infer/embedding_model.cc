@@ -23,29 +23,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// LibTorch's intra-op pool and OpenBLAS's pool are separate: with both at 2 on
-// a 2-core machine, a BLAS call inside a parallel region runs 4 threads on 2
-// cores, and the encoder ran slower than with 1 thread (shared/FACTS.md).
-// OpenBLAS is reached through dlsym so that nlpflow does not link it: the
-// process's libblas.so.3 may be OpenBLAS, the reference BLAS or another one.
-// Returns whether it is OpenBLAS.
-bool ApplyThreadSettings(int threads) {
-  at::set_num_threads(threads);
-  using SetThreadsFn = void (*)(int);
-  auto* set_blas_threads =
-      reinterpret_cast<SetThreadsFn>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  if (set_blas_threads != nullptr) {
-    set_blas_threads(threads);
-    spdlog::info("infer: LibTorch and OpenBLAS threads set to {}", threads);
-    return true;
-  }
-  spdlog::info(
-      "infer: LibTorch threads set to {}; openblas_set_num_threads not found, so the "
-      "process's BLAS is not OpenBLAS and its threads are left as they are",
-      threads);
-  return false;
-}
-
 Result<nlohmann::json> ReadJsonFile(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::NotFound(path.string() + ": cannot open");
@@ -113,6 +90,29 @@ Result<std::optional<int64_t>> MaxSeqLengthFromConfig(const fs::path& dir) {
 }
 
 }  // namespace
+
+// LibTorch's intra-op pool and OpenBLAS's pool are separate: with both at 2 on
+// a 2-core machine, a BLAS call inside a parallel region runs 4 threads on 2
+// cores, and the encoder ran slower than with 1 thread (shared/FACTS.md).
+// OpenBLAS is reached through dlsym so that nlpflow does not link it: the
+// process's libblas.so.3 may be OpenBLAS, the reference BLAS or another one.
+// Returns whether it is OpenBLAS.
+bool ApplyThreadSettings(int threads) {
+  at::set_num_threads(threads);
+  using SetThreadsFn = void (*)(int);
+  auto* set_blas_threads =
+      reinterpret_cast<SetThreadsFn>(::dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  if (set_blas_threads != nullptr) {
+    set_blas_threads(threads);
+    spdlog::info("infer: LibTorch and OpenBLAS threads set to {}", threads);
+    return true;
+  }
+  spdlog::info(
+      "infer: LibTorch threads set to {}; openblas_set_num_threads not found, so the "
+      "process's BLAS is not OpenBLAS and its threads are left as they are",
+      threads);
+  return false;
+}
 
 Status ValidateModelOptions(const ModelOptions& o) {
   if (o.path.empty()) return Status::InvalidArgument("model path: must not be empty");
@@ -207,7 +207,8 @@ std::vector<std::string> EmbeddingModel::DescribeLinears() const {
   return encoder_->DescribeLinears();
 }
 
-Status EmbeddingModel::ValidateBatch(const TokenBatch& b) const {
+Status ValidateTokenBatch(const TokenBatch& b, int64_t max_positions, int64_t vocab_size,
+                          int64_t type_vocab_size) {
   if (b.batch < 1 || b.seq_len < 1) {
     return Status::InvalidArgument("token batch: batch and seq_len must be positive, got " +
                                    std::to_string(b.batch) + " x " + std::to_string(b.seq_len));
@@ -237,22 +238,22 @@ Status EmbeddingModel::ValidateBatch(const TokenBatch& b) const {
             std::to_string(mask[t]) + " at position " + std::to_string(t));
       }
     }
-    if (len > max_positions_) {
+    if (len > max_positions) {
       return Status::InvalidArgument(row + std::to_string(len) +
                                      " tokens exceed the model's max_positions " +
-                                     std::to_string(max_positions_));
+                                     std::to_string(max_positions));
     }
     for (int64_t t = 0; t < len; ++t) {
-      if (ids[t] < 0 || ids[t] >= vocab_size_) {
+      if (ids[t] < 0 || ids[t] >= vocab_size) {
         return Status::InvalidArgument(row + "input id " + std::to_string(ids[t]) +
                                        " at position " + std::to_string(t) +
                                        " is outside the vocabulary [0, " +
-                                       std::to_string(vocab_size_) + ")");
+                                       std::to_string(vocab_size) + ")");
       }
-      if (types != nullptr && (types[t] < 0 || types[t] >= type_vocab_size_)) {
+      if (types != nullptr && (types[t] < 0 || types[t] >= type_vocab_size)) {
         return Status::InvalidArgument(row + "token type " + std::to_string(types[t]) +
                                        " at position " + std::to_string(t) +
-                                       " is outside [0, " + std::to_string(type_vocab_size_) +
+                                       " is outside [0, " + std::to_string(type_vocab_size) +
                                        ")");
       }
     }
@@ -261,25 +262,8 @@ Status EmbeddingModel::ValidateBatch(const TokenBatch& b) const {
 }
 
 Result<std::vector<float>> EmbeddingModel::Embed(const TokenBatch& b) const {
-  NLPFLOW_RETURN_IF_ERROR(ValidateBatch(b));
-
-  PackedTokens tokens;
-  tokens.rows = b.batch;
-  tokens.lengths.resize(b.batch);
-  for (int64_t r = 0; r < b.batch; ++r) {
-    const int64_t* mask = &b.attention_mask[r * b.seq_len];
-    int64_t len = 0;
-    while (len < b.seq_len && mask[len] == 1) ++len;
-    tokens.lengths[r] = len;
-  }
-  for (int64_t r = 0; r < b.batch; ++r) {
-    for (int64_t t = 0; t < tokens.lengths[r]; ++t) {
-      const int64_t i = r * b.seq_len + t;
-      tokens.ids.push_back(b.input_ids[i]);
-      tokens.type_ids.push_back(b.token_type_ids.empty() ? 0 : b.token_type_ids[i]);
-      tokens.positions.push_back(t);
-    }
-  }
+  NLPFLOW_RETURN_IF_ERROR(ValidateTokenBatch(b, max_positions_, vocab_size_, type_vocab_size_));
+  const PackedTokens tokens = PackTokenBatch(b);
 
   try {
     // Threads other than Load()'s pick up the intra-op thread count here

@@ -74,7 +74,18 @@ struct TokenBatch {
   std::vector<int64_t> attention_mask;
   // May be empty: then all 0 (single-segment input, the sentence-embedding case).
   std::vector<int64_t> token_type_ids;
+  // May be empty. Else 2 per position, [batch, seq_len, 2]: the token's
+  // character offsets [begin, end) in its text, as the tokenizer gives them.
+  // Only token classification uses them (they label its output).
+  std::vector<int64_t> offsets;
 };
+
+// OK, or INVALID_ARGUMENT naming the row and position of the first problem:
+// sizes, mask not right-padded, a row without real tokens, a row longer than
+// max_positions, an id outside [0, vocab_size), a type outside [0,
+// type_vocab_size). Every model runtime validates its batches with this.
+Status ValidateTokenBatch(const TokenBatch& batch, int64_t max_positions, int64_t vocab_size,
+                          int64_t type_vocab_size);
 
 class EmbeddingModel {
  public:
@@ -123,7 +134,6 @@ class EmbeddingModel {
 
  private:
   EmbeddingModel() = default;
-  Status ValidateBatch(const TokenBatch& batch) const;
 
   std::unique_ptr<BertEncoder> encoder_;
   std::string name_;

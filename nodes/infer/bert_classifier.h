@@ -1,0 +1,63 @@
+// Classification heads on a BERT encoder, loaded from Hugging Face
+// BertForSequenceClassification / BertForTokenClassification checkpoints
+// (config.json + model.safetensors, as save_pretrained writes them).
+//
+// Sequence classification: pooler (tanh(dense([CLS]))) then the classifier
+// Linear: logits per row, softmax, label names from config.json's id2label.
+// Token classification: the classifier Linear on every real token: a label
+// per token with its character offsets (TokenBatch::offsets).
+//
+// This header deliberately includes no LibTorch header.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "nodes/infer/model.h"
+
+namespace nlpflow {
+
+class BertEncoder;
+
+struct ClassifierOptions {
+  // Model folder: config.json (architectures, id2label, the BERT sizes) and
+  // model.safetensors.
+  std::string path = "";
+  // As ModelOptions::intra_op_threads.
+  int intra_op_threads = 1;
+  // As ModelOptions::precision: "fp32" or "int8" (encoder Linear layers only;
+  // the pooler and the classifier stay fp32).
+  std::string precision = "fp32";
+};
+
+class BertClassifier : public Model {
+ public:
+  // The task comes from config.json's "architectures": BertForSequence-
+  // Classification or BertForTokenClassification (INVALID_ARGUMENT naming the
+  // file otherwise). Errors as EmbeddingModel::Load, naming file and tensor.
+  static Result<std::unique_ptr<BertClassifier>> Load(const ClassifierOptions& options);
+
+  BertClassifier(const BertClassifier&) = delete;
+  BertClassifier& operator=(const BertClassifier&) = delete;
+  ~BertClassifier() override;
+
+  ModelTask task() const override { return task_; }
+  // Also checks TokenBatch::offsets: empty, or 2 per position.
+  Result<std::vector<RowOutput>> Run(const TokenBatch& batch) const override;
+  const std::vector<std::string>& labels() const override { return labels_; }
+
+ private:
+  struct Head;
+  BertClassifier();
+
+  ModelTask task_ = ModelTask::kSequenceClassification;
+  bool multi_label_ = false;
+  std::unique_ptr<BertEncoder> encoder_;
+  std::unique_ptr<Head> head_;
+  std::vector<std::string> labels_;
+  int64_t max_positions_ = 0, vocab_size_ = 0, type_vocab_size_ = 0;
+};
+
+}  // namespace nlpflow
