@@ -47,7 +47,9 @@ std::vector<Shape> ParseShapes(const std::string& s) {
 // A batch of `batch` rows of exactly `seq` tokens: [CLS] random word ids [SEP].
 nlpflow::TokenBatch MakeBatch(int64_t batch, int64_t seq, std::mt19937& rng) {
   std::uniform_int_distribution<int64_t> word(1996, 29611);  // ordinary WordPiece tokens
-  nlpflow::TokenBatch b{.batch = batch, .seq_len = seq};
+  nlpflow::TokenBatch b;
+  b.batch = batch;
+  b.seq_len = seq;
   for (int64_t r = 0; r < batch; ++r) {
     for (int64_t t = 0; t < seq; ++t) {
       b.input_ids.push_back(t == 0 ? 101 : t == seq - 1 ? 102 : word(rng));

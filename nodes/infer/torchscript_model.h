@@ -1,0 +1,62 @@
+// A TorchScript module as a model runtime, for architectures nlpflow does not
+// load itself. The module (torch.jit.script or torch.jit.trace, saved with
+// .save()) must take (input_ids, attention_mask[, token_type_ids]): int64
+// tensors [batch, seq_len], right-padded; and return one float tensor whose
+// first dimension is the batch: [batch, dim] (an embedding or logits per
+// row). Row r's output is that tensor's row r, flattened.
+// nodes/infer/export_torchscript.py exports a Hugging Face encoder this way.
+//
+// This header deliberately includes no LibTorch header.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "nodes/infer/model.h"
+
+namespace nlpflow {
+
+struct TorchScriptOptions {
+  // The .pt file.
+  std::string path = "";
+  // As ModelOptions::intra_op_threads.
+  int intra_op_threads = 1;
+  // Largest id the batches may hold + 1, and longest row; 0: not checked
+  // (the module's own errors then surface as INTERNAL).
+  int64_t vocab_size = 0;
+  int64_t max_positions = 0;
+};
+
+class TorchScriptModel : public Model {
+ public:
+  // NOT_FOUND naming the file if it is missing; INVALID_ARGUMENT naming the
+  // file if it is not a TorchScript archive, if forward does not take 2 or 3
+  // tensors, or if a warm-up run on a 1 x 2 batch (ids 0) fails or does not
+  // return a float tensor with the batch as its first dimension.
+  static Result<std::unique_ptr<TorchScriptModel>> Load(const TorchScriptOptions& options);
+
+  TorchScriptModel(const TorchScriptModel&) = delete;
+  TorchScriptModel& operator=(const TorchScriptModel&) = delete;
+  ~TorchScriptModel() override;
+
+  ModelTask task() const override { return ModelTask::kEmbedding; }
+  // RowOutput::values per row. Thread-safe (the module is only read).
+  Result<std::vector<RowOutput>> Run(const TokenBatch& batch) const override;
+  const std::vector<std::string>& labels() const override { return labels_; }
+  // 2 or 3: whether forward takes token_type_ids.
+  int inputs() const { return inputs_; }
+
+ private:
+  struct Impl;
+  TorchScriptModel();
+
+  std::unique_ptr<Impl> impl_;
+  std::string path_;
+  int inputs_ = 2;
+  int64_t vocab_size_ = 0, max_positions_ = 0;
+  std::vector<std::string> labels_;
+};
+
+}  // namespace nlpflow
