@@ -77,5 +77,9 @@ TEST(CorpusParity, Bpe) {
   CheckCorpus("bpe", std::string(NLPFLOW_SOURCE_DIR) + "/tests/fixtures/bpe_tokenizer.json");
 }
 
+// The same vocabulary and merges with ByteLevel's add_prefix_space; the
+// reference script writes the file next to its ids.
+TEST(CorpusParity, BpePrefixSpace) { CheckCorpus("bpe_prefix", kDir + "/bpe_prefix.json"); }
+
 }  // namespace
 }  // namespace nlpflow

@@ -14,6 +14,9 @@ Builds the corpus (tests/fixtures/make_tokenizer_corpus.py) and writes
                          padding off: the library returns unpadded
                          encodings, `nlpflow tokenize` pads and is tested
                          on its own)
+For a tokenizer named bpe it also writes OUT_DIR/bpe_prefix.json, the same
+file with the ByteLevel pre-tokenizer's add_prefix_space set (GPT-2/RoBERTa
+files come both ways), and OUT_DIR/bpe_prefix.ids.
 Exits 77 (ctest: skipped) when `tokenizers`, a tokenizer file or the
 e-mails are missing, after removing stale outputs so the C++ test skips too.
 """
@@ -35,7 +38,7 @@ def main():
     out_dir = sys.argv[1]
     pairs = [a.split("=", 1) for a in sys.argv[2:]]
     os.makedirs(out_dir, exist_ok=True)
-    for name in ["corpus.jsonl"] + [f"{n}.ids" for n, _ in pairs]:
+    for name in ["corpus.jsonl", "bpe_prefix.ids"] + [f"{n}.ids" for n, _ in pairs]:
         try:
             os.remove(os.path.join(out_dir, name))
         except FileNotFoundError:
@@ -57,6 +60,15 @@ def main():
 
     t0 = time.time()
     texts = make_tokenizer_corpus.build_corpus()
+    for name, path in list(pairs):
+        if name == "bpe":
+            with open(path, encoding="utf-8") as f:
+                spec = json.load(f)
+            spec["pre_tokenizer"]["add_prefix_space"] = True
+            variant = os.path.join(out_dir, "bpe_prefix.json")
+            with open(variant, "w", encoding="utf-8") as f:
+                json.dump(spec, f, ensure_ascii=False)
+            pairs.append(["bpe_prefix", variant])
     for name, path in pairs:
         tok = Tokenizer.from_file(path)
         tok.no_padding()
