@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -72,5 +73,12 @@ struct LoadedTokenizer {
 // vocab.txt loads as WordPiece, without padding). model.type "WordPiece" or
 // "BPE" (byte-level). Errors name the file and the key.
 Result<LoadedTokenizer> LoadTokenizer(const std::string& path);
+
+// Hugging Face's LongestFirst truncation of a pair to `budget` tokens (special
+// tokens already taken off): the shorter sequence keeps its length if the
+// longer one can absorb the cut alone; otherwise both get half the budget,
+// the longer one (or b, on a tie) the odd token. Returns {keep_a, keep_b};
+// REQUIRES a_len + b_len > budget.
+std::pair<size_t, size_t> LongestFirstKeep(size_t a_len, size_t b_len, size_t budget);
 
 }  // namespace nlpflow

@@ -1,5 +1,6 @@
 // LoadTokenizer and Pad: the model-independent part of reading a
 // tokenizer.json.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -113,6 +114,18 @@ Result<LoadedTokenizer> LoadTokenizer(const std::string& path) {
                                    "\" is not supported (WordPiece or BPE)");
   }
   return out;
+}
+
+std::pair<size_t, size_t> LongestFirstKeep(size_t a_len, size_t b_len, size_t budget) {
+  const bool a_longer = a_len > b_len;
+  const size_t shorter = std::min(a_len, b_len);
+  size_t keep_shorter = shorter;
+  size_t keep_longer = shorter > budget ? shorter : std::max(shorter, budget - shorter);
+  if (keep_shorter + keep_longer > budget) {
+    keep_shorter = budget / 2;
+    keep_longer = budget / 2 + budget % 2;
+  }
+  return a_longer ? std::pair{keep_longer, keep_shorter} : std::pair{keep_shorter, keep_longer};
 }
 
 }  // namespace nlpflow

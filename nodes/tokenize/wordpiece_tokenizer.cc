@@ -303,19 +303,9 @@ Encoding WordPieceTokenizer::EncodePair(std::string_view a_text, std::string_vie
     const size_t specials = NumSpecialTokens(true);
     const size_t budget = max_length > specials ? max_length - specials : 0;
     if (a.size() + b.size() > budget) {
-      // Hugging Face's LongestFirst: the shorter sequence keeps its length if
-      // the longer one can absorb the cut alone; otherwise both get half the
-      // budget, the longer one (or b, on a tie) the odd token.
-      const bool a_longer = a.size() > b.size();
-      const size_t shorter = std::min(a.size(), b.size());
-      size_t keep_shorter = shorter;
-      size_t keep_longer = shorter > budget ? shorter : std::max(shorter, budget - shorter);
-      if (keep_shorter + keep_longer > budget) {
-        keep_shorter = budget / 2;
-        keep_longer = budget / 2 + budget % 2;
-      }
-      a.Truncate(a_longer ? keep_longer : keep_shorter);
-      b.Truncate(a_longer ? keep_shorter : keep_longer);
+      const auto [keep_a, keep_b] = LongestFirstKeep(a.size(), b.size(), budget);
+      a.Truncate(keep_a);
+      b.Truncate(keep_b);
     }
   }
   Encoding out;
