@@ -198,8 +198,13 @@ std::vector<Section> Sections(Config* c) {
       .Field("max_length", &c->tokenizer.max_length);
   s.emplace_back("batch");
   s.back()
+      .Field("policy", &c->batch.policy)
       .Field("max_batch_size", &c->batch.max_batch_size)
-      .Field("max_queue_delay_us", &c->batch.max_queue_delay_us);
+      .Field("max_batch_tokens", &c->batch.max_batch_tokens)
+      .Field("max_queue_delay_us", &c->batch.max_queue_delay_us)
+      .Field("deadline_ms", &c->batch.deadline_ms)
+      .Field("on_expired", &c->batch.on_expired)
+      .Field("priority_header", &c->batch.priority_header);
   s.emplace_back("model");
   s.back()
       .Field("path", &c->model.path)
@@ -217,7 +222,8 @@ std::vector<Section> Sections(Config* c) {
   s.back()
       .Field("max_in_flight", &c->pipeline.max_in_flight)
       .Field("shutdown_timeout_ms", &c->pipeline.shutdown_timeout_ms)
-      .Field("tokenize_concurrency", &c->pipeline.tokenize_concurrency);
+      .Field("tokenize_concurrency", &c->pipeline.tokenize_concurrency)
+      .Field("ordered_per_partition", &c->pipeline.ordered_per_partition);
   s.emplace_back("logging");
   s.back().Field("level", &c->logging.level);
   return s;
@@ -321,8 +327,17 @@ Status Validate(const Config& c) {
     return KeyError("tokenizer.max_length", "must be 0 (the model's own) or at least 3, got " +
                                                 std::to_string(c.tokenizer.max_length));
   }
+  if (!IsOneOf(c.batch.policy, {"dynamic", "fixed"})) {
+    return KeyError("batch.policy", "must be dynamic or fixed, got '" + c.batch.policy + "'");
+  }
   NLPFLOW_RETURN_IF_ERROR(InRange("batch.max_batch_size", c.batch.max_batch_size, 1, 4096));
+  NLPFLOW_RETURN_IF_ERROR(InRange("batch.max_batch_tokens", c.batch.max_batch_tokens, 0, 16777216));
   NLPFLOW_RETURN_IF_ERROR(InRange("batch.max_queue_delay_us", c.batch.max_queue_delay_us, 0, 60000000));
+  NLPFLOW_RETURN_IF_ERROR(InRange("batch.deadline_ms", c.batch.deadline_ms, 0, 86400000));
+  if (!IsOneOf(c.batch.on_expired, {"dead_letter", "process"})) {
+    return KeyError("batch.on_expired",
+                    "must be dead_letter or process, got '" + c.batch.on_expired + "'");
+  }
   NLPFLOW_RETURN_IF_ERROR(NotEmpty("model.path", c.model.path));
   if (c.model.task != "embedding") {
     return KeyError("model.task", "must be embedding (the only task so far), got '" + c.model.task + "'");

@@ -64,12 +64,35 @@ struct TokenizerConfig {
 };
 
 struct BatchConfig {
-  // A batch closes when it holds this many records...
+  // dynamic | fixed. dynamic: a batch goes as soon as it is full, its oldest
+  // record has waited max_queue_delay_us, or nothing more is on its way (a
+  // lone record on an idle stream goes at once); records of similar length
+  // are batched together so that little is padding. fixed (the naive
+  // baseline): wait for max_batch_size records or max_queue_delay_us, in
+  // arrival order, even when the stream is idle. Both send a batch only when
+  // a model instance is free, so batches grow while the model is busy.
+  std::string policy = "dynamic";
+  // Records in one batch at most.
   int max_batch_size = 32;
-  // ...or when its oldest record has waited this long, whichever is first.
-  // When an infer instance is idle a waiting record goes at once: the delay
-  // only bounds how long records gather while every instance is busy.
+  // Tokens in one batch at most, counted as records x the longest record in
+  // tokens (padding included, as text-embeddings-inference counts it);
+  // 0 = no limit. Bounds the time of one batch for long texts. A record
+  // longer than this goes in a batch alone.
+  int64_t max_batch_tokens = 0;
+  // Microseconds the oldest waiting record may wait for others to join its
+  // batch while a model instance is free.
   int64_t max_queue_delay_us = 5000;
+  // Per-record deadline in milliseconds after the record's Kafka timestamp;
+  // 0 = none. A record past it when it would be batched is handled per
+  // on_expired. Records without a timestamp have no deadline.
+  int64_t deadline_ms = 0;
+  // dead_letter: an expired record becomes a dead letter (stage batch,
+  // reason "expired"; its offset is committed). process: it is processed anyway.
+  std::string on_expired = "dead_letter";
+  // Records whose header of this name is "high" are batched before all
+  // others (normal ones then wait, up to their deadline or until backpressure
+  // pauses the source); empty = one priority for all.
+  std::string priority_header = "nlpflow-priority";
 };
 
 struct ModelConfig {
@@ -110,6 +133,13 @@ struct PipelineConfig {
   int shutdown_timeout_ms = 15000;
   // Records decoded/tokenized in parallel; 0 = number of cores.
   int tokenize_concurrency = 0;
+  // true: the results and dead letters of each input partition reach the
+  // sink in the order the records arrived, whatever order their batches
+  // finish in (a finished record waits for the earlier ones of its
+  // partition). false (default): each goes as soon as it is done, which is
+  // faster when batches of different lengths run on several model instances;
+  // offsets are committed in order either way.
+  bool ordered_per_partition = false;
 };
 
 struct LoggingConfig {

@@ -17,6 +17,7 @@
 #include "nodes/infer/batch_runner.h"
 #include "nodes/infer/embedding_model.h"
 #include "nodes/tokenize/wordpiece_tokenizer.h"
+#include "pipeline/partition_order_sink.h"
 
 namespace nlpflow {
 
@@ -91,8 +92,15 @@ class EmbedGraph::Impl {
       : decoder_(decode),
         tokenizer_(tokenizer),
         encoder_(encode),
-        sink_(sink),
-        batcher_(batch, [this](BatchPtr b) { pool_.Submit(std::move(b)); }),
+        order_(options.ordered_per_partition ? std::make_unique<PartitionOrderSink>(sink)
+                                             : nullptr),
+        sink_(order_ ? order_.get() : sink),
+        after_infer_for_test_(options.after_infer_for_test),
+        batcher_(
+            batch, [this](BatchPtr b) { pool_.Submit(std::move(b)); },
+            // Past its deadline: a dead letter like any other (its offset is
+            // committed once the dead letter is acknowledged).
+            [this](RecordPtr r) { dead_letter_.try_put(std::move(r)); }),
         pool_(model, options.infer_instances,
               [this](BatchPtr b) { AfterInfer(std::move(b)); }),
         decode_(graph_, Concurrency(options),
@@ -154,6 +162,7 @@ class EmbedGraph::Impl {
 
   void Put(RecordPtr r) {
     in_graph_.fetch_add(1);
+    if (order_) order_->Arrived(*r);
     batcher_.ExpectUpstream();
     decode_.try_put(std::move(r));
   }
@@ -184,6 +193,7 @@ class EmbedGraph::Impl {
 
  private:
   void AfterInfer(BatchPtr batch) {
+    if (after_infer_for_test_) after_infer_for_test_(*batch);
     const int64_t now = NowMicros();
     for (auto& r : batch->records) {
       r->times.inferred_us = now;
@@ -201,7 +211,10 @@ class EmbedGraph::Impl {
   const Decoder decoder_;
   const WordPieceTokenizer* tokenizer_;
   const Encoder encoder_;
-  ResultSink* sink_;
+  // The reorder stage (ordered_per_partition), else null.
+  const std::unique_ptr<PartitionOrderSink> order_;
+  ResultSink* const sink_;  // order_, or the graph's sink
+  const std::function<void(const Batch&)> after_infer_for_test_;
   std::atomic<int64_t> in_graph_{0};
   bool started_ = false;  // owner's thread only
   bool drained_ = false;  // owner's thread only

@@ -11,6 +11,9 @@
 //                             v                           |
 //                          sink  <------ [encode] <-------+
 //
+// Records the batcher finds past their deadline go to [dead letter]. With
+// ordered_per_partition a reorder stage sits in front of the sink.
+//
 // [x] are oneTBB flow-graph nodes running on TBB workers. The batcher needs a
 // clock and the model calls run for milliseconds, so both run on threads of
 // their own and hand work back into the graph with try_put: a long LibTorch
@@ -22,6 +25,7 @@
 #pragma once
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -43,6 +47,13 @@ struct EmbedGraphOptions {
   int tokenize_concurrency = 0;
   // Model instances, each with a thread of its own; they share the weights.
   int infer_instances = 1;
+  // Results and dead letters of each (topic, partition) reach the sink in
+  // the order the records were Put (see pipeline/partition_order_sink.h).
+  bool ordered_per_partition = false;
+  // Tests only: runs on the infer thread after each batch, before its
+  // records go on (a test delays batches with it to make them finish out of
+  // order).
+  std::function<void(const Batch&)> after_infer_for_test;
 };
 
 class EmbedGraph {

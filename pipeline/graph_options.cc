@@ -14,9 +14,15 @@ DecodeOptions DecodeOptionsFrom(const Config& config) {
 
 BatcherOptions BatcherOptionsFrom(const Config& config) {
   BatcherOptions b;
+  b.policy = config.batch.policy == "fixed" ? BatchPolicy::kFixed : BatchPolicy::kDynamic;
   b.max_batch_size = config.batch.max_batch_size;
+  b.max_batch_tokens = config.batch.max_batch_tokens;
   b.max_queue_delay_us = config.batch.max_queue_delay_us;
   b.max_in_flight_batches = config.model.instances;
+  b.deadline_ms = config.batch.deadline_ms;
+  b.on_expired = config.batch.on_expired == "process" ? ExpiredAction::kProcess
+                                                      : ExpiredAction::kDeadLetter;
+  b.priority_header = config.batch.priority_header;
   return b;
 }
 
@@ -32,6 +38,7 @@ EmbedGraphOptions GraphOptionsFrom(const Config& config) {
   EmbedGraphOptions g;
   g.tokenize_concurrency = config.pipeline.tokenize_concurrency;
   g.infer_instances = config.model.instances;
+  g.ordered_per_partition = config.pipeline.ordered_per_partition;
   return g;
 }
 

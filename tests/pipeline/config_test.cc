@@ -74,6 +74,81 @@ TEST(ConfigTest, BadEnumIsNamed) {
               HasSubstr("config key input.format: must be text, json or protobuf, got 'xml'"));
 }
 
+TEST(ConfigTest, BatchAndOrderingDefaults) {
+  auto c = ParseConfig("");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->batch.policy, "dynamic");
+  EXPECT_EQ(c->batch.max_batch_tokens, 0);
+  EXPECT_EQ(c->batch.max_queue_delay_us, 5000);
+  EXPECT_EQ(c->batch.deadline_ms, 0);
+  EXPECT_EQ(c->batch.on_expired, "dead_letter");
+  EXPECT_EQ(c->batch.priority_header, "nlpflow-priority");
+  EXPECT_FALSE(c->pipeline.ordered_per_partition);
+}
+
+TEST(ConfigTest, ReadsBatchPolicyKeys) {
+  auto c = ParseConfig(R"(
+batch:
+  policy: fixed
+  max_batch_tokens: 4096
+  deadline_ms: 250
+  on_expired: process
+  priority_header: x-prio
+pipeline:
+  ordered_per_partition: true
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->batch.policy, "fixed");
+  EXPECT_EQ(c->batch.max_batch_tokens, 4096);
+  EXPECT_EQ(c->batch.deadline_ms, 250);
+  EXPECT_EQ(c->batch.on_expired, "process");
+  EXPECT_EQ(c->batch.priority_header, "x-prio");
+  EXPECT_TRUE(c->pipeline.ordered_per_partition);
+  // An empty header name turns priorities off; it is not an error.
+  auto d = ParseConfig("", {"batch.priority_header=''"});
+  ASSERT_TRUE(d.ok()) << d.status().ToString();
+  EXPECT_EQ(d->batch.priority_header, "");
+}
+
+TEST(ConfigTest, BadBatchPolicyValuesAreNamed) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"batch.policy=greedy", "config key batch.policy: must be dynamic or fixed, got 'greedy'"},
+      {"batch.max_batch_tokens=-1",
+       "config key batch.max_batch_tokens: must be between 0 and 16777216, got -1"},
+      {"batch.max_batch_tokens=many",
+       "config key batch.max_batch_tokens: expected an integer, got 'many'"},
+      {"batch.deadline_ms=-5", "config key batch.deadline_ms: must be between 0 and 86400000, got -5"},
+      {"batch.deadline_ms=86400001",
+       "config key batch.deadline_ms: must be between 0 and 86400000, got 86400001"},
+      {"batch.on_expired=drop",
+       "config key batch.on_expired: must be dead_letter or process, got 'drop'"},
+      {"batch.priority_header=[a, b]",
+       "config key batch.priority_header: expected a string, got a list"},
+      {"pipeline.ordered_per_partition=maybe",
+       "config key pipeline.ordered_per_partition: expected true or false, got 'maybe'"},
+  };
+  for (const auto& [set, message] : cases) {
+    auto c = ParseConfig("", {set});
+    ASSERT_FALSE(c.ok()) << set;
+    EXPECT_EQ(c.status().message(), message) << set;
+  }
+}
+
+TEST(ConfigTest, DumpListsTheBatchPolicyKeys) {
+  auto c = ParseConfig("", {"batch.policy=fixed", "batch.deadline_ms=100",
+                            "pipeline.ordered_per_partition=true"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const std::string dump = DumpConfig(*c);
+  for (const char* line : {"policy: fixed", "max_batch_tokens: 0", "deadline_ms: 100",
+                           "on_expired: dead_letter", "priority_header: nlpflow-priority",
+                           "ordered_per_partition: true"}) {
+    EXPECT_THAT(dump, HasSubstr(line));
+  }
+  auto again = ParseConfig(dump);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(DumpConfig(*again), dump);
+}
+
 TEST(ConfigTest, InvalidYamlIsReported) {
   auto c = ParseConfig("batch: [unclosed\n");
   ASSERT_FALSE(c.ok());

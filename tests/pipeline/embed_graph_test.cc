@@ -6,12 +6,18 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
+#include <tuple>
 
 #include "pipeline/config.h"
 #include "pipeline/embed_command.h"
+#include "pipeline/graph_options.h"
 #include "pipeline/model_stack.h"
 
 namespace nlpflow {
@@ -96,6 +102,98 @@ TEST(EmbedGraphTest, WideGraphGivesTheSameVectors) {
   }
   // Batch 1 against padded batches of 16: only float rounding may differ.
   EXPECT_LT(worst, 1e-5);
+}
+
+// What reached the sink, in order: (partition, sequence, dead letter?).
+class ArrivalSink : public ResultSink {
+ public:
+  using Entry = std::tuple<int32_t, uint64_t, bool>;
+  void Publish(RecordPtr r) override { Add(*r, false); }
+  void PublishDeadLetter(RecordPtr r, std::string) override { Add(*r, true); }
+  std::vector<Entry> seen() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return seen_;
+  }
+
+ private:
+  void Add(const Record& r, bool dead) {
+    std::lock_guard<std::mutex> lock(mu_);
+    seen_.emplace_back(r.coords.partition, r.sequence, dead);
+  }
+  std::mutex mu_;
+  std::vector<Entry> seen_;
+};
+
+// 30 records on 3 partitions, two model instances; the batch holding record 0
+// is held back 400 ms on its instance (a test jitter) while the other
+// instance runs the rest, and record 3 (partition 0, empty) is a dead letter
+// of decode: without ordering, both overtake record 0.
+std::vector<ArrivalSink::Entry> RunJittered(bool ordered) {
+  Config config = TestConfig({"model.instances=2", "batch.max_batch_size=4",
+                              std::string("pipeline.ordered_per_partition=") +
+                                  (ordered ? "true" : "false")});
+  auto stack = LoadModelStack(config);
+  EXPECT_TRUE(stack.ok()) << stack.status().ToString();
+  if (!stack.ok()) return {};
+  EmbedGraphOptions options = GraphOptionsFrom(config);
+  options.after_infer_for_test = [](const Batch& b) {
+    for (const auto& r : b.records) {
+      if (r->sequence == 0) std::this_thread::sleep_for(std::chrono::milliseconds(400));
+    }
+  };
+  ArrivalSink sink;
+  auto graph = EmbedGraph::Create(options, DecodeOptionsFrom(config), stack->tokenizer.get(),
+                                  BatcherOptionsFrom(config), stack->model.get(),
+                                  EncodeOptionsFrom(config, *stack), &sink);
+  EXPECT_TRUE(graph.ok()) << graph.status().ToString();
+  if (!graph.ok()) return {};
+  (*graph)->Start();
+  for (int i = 0; i < 30; ++i) {
+    auto r = std::make_shared<Record>();
+    r->sequence = static_cast<uint64_t>(i);
+    r->coords = {"texts", i % 3, i / 3};
+    r->payload = i == 3 ? "" : "record " + std::to_string(i) + std::string(i % 5, '!') + " words";
+    r->times.arrived_us = NowMicros();
+    (*graph)->Put(std::move(r));
+  }
+  const Status drained = (*graph)->Drain(60000);
+  EXPECT_TRUE(drained.ok()) << drained.ToString();
+  return sink.seen();
+}
+
+std::map<int32_t, std::vector<uint64_t>> ByPartition(const std::vector<ArrivalSink::Entry>& seen) {
+  std::map<int32_t, std::vector<uint64_t>> out;
+  for (const auto& [partition, sequence, dead] : seen) out[partition].push_back(sequence);
+  return out;
+}
+
+TEST(EmbedGraphTest, OrderedPerPartitionKeepsArrivalOrderWhenBatchesFinishOutOfOrder) {
+  const auto seen = RunJittered(/*ordered=*/true);
+  ASSERT_EQ(seen.size(), 30u);
+  const auto parts = ByPartition(seen);
+  ASSERT_EQ(parts.size(), 3u);
+  for (const auto& [partition, seqs] : parts) {
+    std::vector<uint64_t> expect;
+    for (uint64_t s = static_cast<uint64_t>(partition); s < 30; s += 3) expect.push_back(s);
+    EXPECT_EQ(seqs, expect) << "partition " << partition;
+  }
+  int dead = 0;
+  for (const auto& [partition, sequence, is_dead] : seen) {
+    if (is_dead) {
+      ++dead;
+      EXPECT_EQ(sequence, 3u);
+    }
+  }
+  EXPECT_EQ(dead, 1);
+}
+
+TEST(EmbedGraphTest, WithoutOrderingTheJitterReordersResults) {
+  // The control for the test above: the jitter does reorder.
+  const auto seen = RunJittered(/*ordered=*/false);
+  ASSERT_EQ(seen.size(), 30u);
+  const auto parts = ByPartition(seen);
+  ASSERT_EQ(parts.count(0), 1u);
+  EXPECT_NE(parts.at(0).front(), 0u) << "record 0 was held back 400 ms";
 }
 
 TEST(EmbedGraphTest, MissingModelIsNamed) {
