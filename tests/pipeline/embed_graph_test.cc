@@ -6,6 +6,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -194,6 +195,55 @@ TEST(EmbedGraphTest, WithoutOrderingTheJitterReordersResults) {
   const auto parts = ByPartition(seen);
   ASSERT_EQ(parts.count(0), 1u);
   EXPECT_NE(parts.at(0).front(), 0u) << "record 0 was held back 400 ms";
+}
+
+// Captures dead letters as the graph encodes them.
+class DeadLetterSink : public ResultSink {
+ public:
+  void Publish(RecordPtr r) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    results_.push_back(r->sequence);
+  }
+  void PublishDeadLetter(RecordPtr r, std::string encoded) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    dead_[r->sequence] = nlohmann::json::parse(encoded);
+  }
+  std::mutex mu_;
+  std::vector<uint64_t> results_;
+  std::map<uint64_t, nlohmann::json> dead_;
+};
+
+TEST(EmbedGraphTest, ExpiredRecordsBecomeDeadLettersOfStageBatch) {
+  Config config = TestConfig({"batch.deadline_ms=1000", "batch.on_expired=dead_letter"});
+  auto stack = LoadModelStack(config);
+  ASSERT_TRUE(stack.ok()) << stack.status().ToString();
+  DeadLetterSink sink;
+  auto graph = EmbedGraph::Create(GraphOptionsFrom(config), DecodeOptionsFrom(config),
+                                  stack->tokenizer.get(), BatcherOptionsFrom(config),
+                                  stack->model.get(), EncodeOptionsFrom(config, *stack), &sink);
+  ASSERT_TRUE(graph.ok()) << graph.status().ToString();
+  (*graph)->Start();
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+  for (int i = 0; i < 6; ++i) {
+    auto r = std::make_shared<Record>();
+    r->sequence = static_cast<uint64_t>(i);
+    r->coords = {"texts", 0, i};
+    r->payload = "text number " + std::to_string(i);
+    // Odd records were produced a minute ago: far past a 1 s budget.
+    r->timestamp_ms = i % 2 == 1 ? now_ms - 60'000 : now_ms;
+    (*graph)->Put(std::move(r));
+  }
+  ASSERT_TRUE((*graph)->Drain(60000).ok());
+  std::sort(sink.results_.begin(), sink.results_.end());
+  EXPECT_EQ(sink.results_, (std::vector<uint64_t>{0, 2, 4}));
+  ASSERT_EQ(sink.dead_.size(), 3u);
+  for (uint64_t seq : {1u, 3u, 5u}) {
+    ASSERT_EQ(sink.dead_.count(seq), 1u) << seq;
+    EXPECT_EQ(sink.dead_[seq].at("stage"), "batch");
+    EXPECT_EQ(sink.dead_[seq].at("reason"), "expired");
+  }
 }
 
 TEST(EmbedGraphTest, MissingModelIsNamed) {
