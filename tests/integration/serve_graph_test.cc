@@ -10,6 +10,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <thread>
 
 #include "tests/integration/test_util.h"
 
@@ -223,6 +224,71 @@ TEST_F(ServeGraphTest, PoisonRecordsBecomeDeadLettersAndTheStreamGoesOn) {
     EXPECT_GE(j["offset"].get<int64_t>(), 0);
   }
   // Dead letters are committed like any other record.
+  EXPECT_EQ(GroupLag(bootstrap_, group_, in_), 0);
+}
+
+TEST_F(ServeGraphTest, ExpiredRecordsBecomeDeadLettersAndAreCommitted) {
+  std::vector<std::pair<std::string, std::string>> old_input, new_input;
+  for (int i = 0; i < 30; ++i) old_input.emplace_back("old-" + std::to_string(i), TestText(i));
+  for (int i = 0; i < 20; ++i) new_input.emplace_back("new-" + std::to_string(i), TestText(100 + i));
+  ProduceAll(bootstrap_, in_, old_input);
+  // Their Kafka timestamps are now more than the 4 s budget in the past.
+  std::this_thread::sleep_for(std::chrono::milliseconds(5000));
+
+  Process p(Args({"batch.deadline_ms=4000"}), tmp_.path() + "/nlpflow.log");
+  auto dead = ConsumeAll(bootstrap_, dlq_, old_input.size(), std::chrono::seconds(120));
+  // The pipeline runs: fresh records are well within their budget.
+  ProduceAll(bootstrap_, in_, new_input);
+  auto results = ConsumeAll(bootstrap_, out_, new_input.size(), std::chrono::seconds(120));
+  StopCleanly(p);
+
+  ASSERT_EQ(dead.size(), old_input.size()) << p.Log();
+  for (const auto& m : dead) {
+    EXPECT_EQ(m.key->substr(0, 4), "old-");
+    auto j = nlohmann::json::parse(m.value);
+    EXPECT_EQ(j["stage"], "batch") << *m.key;
+    EXPECT_EQ(j["reason"], "expired") << *m.key;
+    EXPECT_EQ(m.headers.at("nlpflow.dlq.reason"), "expired");
+  }
+  ASSERT_EQ(results.size(), new_input.size()) << p.Log();
+  for (const auto& m : results) EXPECT_EQ(m.key->substr(0, 4), "new-");
+  // Expired records are committed like any other dead letter.
+  EXPECT_EQ(GroupLag(bootstrap_, group_, in_), 0);
+}
+
+TEST_F(ServeGraphTest, OrderedPerPartitionKeepsEachPartitionsInputOrder) {
+  // One key per input partition's worth of records: a key's records share an
+  // input partition and an output partition, so the output shows their order.
+  // Texts of varied length make the dynamic batcher group them out of order.
+  std::vector<std::pair<std::string, std::string>> input;
+  for (int i = 0; i < 240; ++i) {
+    std::string text = TestText(i);
+    for (int k = 0; k < i % 7; ++k) text.append(" ").append(TestText(i + k));
+    input.emplace_back(std::string("k").append(std::to_string(i % 4)), text);
+  }
+  ProduceAll(bootstrap_, in_, input);
+
+  Process p(Args({"pipeline.ordered_per_partition=true", "model.instances=2",
+                  "batch.max_batch_size=8"}),
+            tmp_.path() + "/nlpflow.log");
+  auto results = ConsumeAll(bootstrap_, out_, input.size(), std::chrono::seconds(240));
+  StopCleanly(p);
+
+  ASSERT_EQ(results.size(), input.size()) << p.Log();
+  std::map<std::string, int64_t> last_offset;
+  std::map<std::string, int32_t> in_partition;
+  for (const auto& m : results) {
+    auto j = nlohmann::json::parse(m.value);
+    const int64_t offset = j["source"]["offset"].get<int64_t>();
+    const int32_t partition = j["source"]["partition"].get<int32_t>();
+    auto it = last_offset.find(*m.key);
+    if (it != last_offset.end()) {
+      EXPECT_GT(offset, it->second) << "key " << *m.key << ": out of input order";
+      EXPECT_EQ(partition, in_partition[*m.key]);
+    }
+    last_offset[*m.key] = offset;
+    in_partition[*m.key] = partition;
+  }
   EXPECT_EQ(GroupLag(bootstrap_, group_, in_), 0);
 }
 
