@@ -23,6 +23,8 @@
 // Policy fixed (the naive baseline): arrival order, no length grouping, and
 // no idle shortcut: a batch waits for max_batch_size records or for the
 // oldest one's max_queue_delay_us, even when nothing else is coming.
+// Both policies honour free slots, max_batch_tokens (fixed: stops at the first
+// record that does not fit), priorities and deadlines.
 //
 // Priority: a record whose `priority_header` header says "high" goes before
 // every normal record. Normal records can wait as long as high-priority ones
