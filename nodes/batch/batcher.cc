@@ -161,6 +161,14 @@ BatchPtr Batcher::TakeLocked(const Pick& pick, int64_t now_us) {
     w.record->times.batched_us = now_us;
     batch->records.push_back(std::move(w.record));
   }
+  if (options_.policy == BatchPolicy::kDynamic) {
+    // Shortest first: rows of equal length side by side, which the encoder
+    // attends to in one go (nodes/infer/bert_encoder.cc, SelfAttention).
+    std::stable_sort(batch->records.begin(), batch->records.end(),
+                     [](const RecordPtr& a, const RecordPtr& b) {
+                       return a->token_ids.size() < b->token_ids.size();
+                     });
+  }
   // The moved-from entries have null records: drop them, keeping the order.
   for (auto& queue : queues_) {
     queue.erase(std::remove_if(queue.begin(), queue.end(),

@@ -19,7 +19,9 @@
 // records whose token counts are closest to the anchor's (ties: the older
 // first), high-priority ones before normal ones, so that a batch, padded to
 // its longest record, wastes little on padding. A record that would push the
-// batch over max_batch_tokens is left for a later batch.
+// batch over max_batch_tokens is left for a later batch. The batch's records
+// are sorted by length, shortest first (stable), so that rows of equal length
+// sit side by side: the encoder runs attention once per run of equal lengths.
 // Policy fixed (the naive baseline): arrival order, no length grouping, and
 // no idle shortcut: a batch waits for max_batch_size records or for the
 // oldest one's max_queue_delay_us, even when nothing else is coming.

@@ -239,7 +239,8 @@ TEST_F(PolicyTest, LengthGroupingPutsSimilarLengthsTogether) {
   batcher_->BatchDone();
   EXPECT_EQ(batcher_->Poll().batch_size, 3u);
   // Anchor 10: then 11 (distance 1) and 12 (2). Anchor 100: 101 (1), 98 (2).
-  EXPECT_EQ(Batches(), (std::vector<Seqs>{{0, 4, 2}, {1, 5, 3}}));
+  // Each batch is in length order.
+  EXPECT_EQ(Batches(), (std::vector<Seqs>{{0, 4, 2}, {3, 1, 5}}));
   // Padded to the longest record: 3 x 12 + 3 x 101 tokens, against
   // 3 x 100 + 3 x 101 in arrival order.
 }
@@ -251,7 +252,8 @@ TEST_F(PolicyTest, LengthGroupingBreaksTiesByAge) {
   const int lengths[] = {20, 21, 19, 19, 21};
   for (uint64_t i = 0; i < 5; ++i) Add(i, lengths[i]);
   EXPECT_EQ(batcher_->Poll().batch_size, 3u);
-  EXPECT_EQ(Batches(), (std::vector<Seqs>{{0, 1, 2}}));
+  // 0 and the two oldest at distance 1 (1 and 2), in length order.
+  EXPECT_EQ(Batches(), (std::vector<Seqs>{{2, 0, 1}}));
 }
 
 // Padded tokens (batch size x longest record) over real tokens, for 64
@@ -304,6 +306,23 @@ TEST(BatcherPaddingTest, LengthGroupingCutsPadding) {
   std::printf("padded/real tokens: fixed %.3f, dynamic %.3f\n", fixed, dynamic);
 }
 
+TEST_F(PolicyTest, DynamicBatchIsInLengthOrderFixedInArrivalOrder) {
+  const int lengths[] = {30, 10, 20, 10, 30};
+  BatcherOptions o;
+  Make(o);
+  for (uint64_t i = 0; i < 5; ++i) Add(i, lengths[i]);
+  EXPECT_EQ(batcher_->Poll().batch_size, 5u);
+  EXPECT_EQ(Batches(), (std::vector<Seqs>{{1, 3, 2, 0, 4}}));
+  batcher_->Stop();
+  batches_.clear();
+  o.policy = BatchPolicy::kFixed;
+  o.max_queue_delay_us = 0;
+  Make(o);
+  for (uint64_t i = 0; i < 5; ++i) Add(i, lengths[i]);
+  EXPECT_EQ(batcher_->Poll().batch_size, 5u);
+  EXPECT_EQ(Batches(), (std::vector<Seqs>{{0, 1, 2, 3, 4}}));
+}
+
 TEST_F(PolicyTest, OldestRecordNeverStarves) {
   BatcherOptions o;
   o.max_batch_size = 2;
@@ -319,7 +338,7 @@ TEST_F(PolicyTest, OldestRecordNeverStarves) {
   Add(4, 10);
   Add(5, 10);
   EXPECT_EQ(batcher_->Poll().batch_size, 2u);
-  EXPECT_EQ(Batches(), (std::vector<Seqs>{{0, 2}, {1, 3}}));
+  EXPECT_EQ(Batches(), (std::vector<Seqs>{{0, 2}, {3, 1}}));
 }
 
 TEST_F(PolicyTest, ExpiredRecordsAreDeadLettered) {
@@ -403,7 +422,7 @@ TEST_F(PolicyTest, HighPriorityGoesFirst) {
     EXPECT_GT(batcher_->Poll().batch_size, 0u);
     batcher_->BatchDone();
   }
-  EXPECT_EQ(Batches(), (std::vector<Seqs>{{2, 4}, {0, 1}, {3}}));
+  EXPECT_EQ(Batches(), (std::vector<Seqs>{{4, 2}, {0, 1}, {3}}));
 }
 
 TEST_F(PolicyTest, HighPriorityBatchIsFilledWithNormalRecords) {
@@ -414,8 +433,9 @@ TEST_F(PolicyTest, HighPriorityBatchIsFilledWithNormalRecords) {
   Add(1, 9);
   Add(WithHeader(Rec(2, 10), "nlpflow-priority", "high"));
   EXPECT_EQ(batcher_->Poll().batch_size, 3u);
-  // The high one anchors; normal ones fill, closest in length first.
-  EXPECT_EQ(Batches(), (std::vector<Seqs>{{2, 1, 0}}));
+  // The high one anchors; normal ones fill, closest in length first (the
+  // batch itself is in length order).
+  EXPECT_EQ(Batches(), (std::vector<Seqs>{{1, 2, 0}}));
 }
 
 TEST_F(PolicyTest, PriorityHeaderCanBeRenamedOrTurnedOff) {
