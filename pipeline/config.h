@@ -138,7 +138,8 @@ struct PipelineConfig {
   // finish in (a finished record waits for the earlier ones of its
   // partition). false (default): each goes as soon as it is done, which is
   // faster when batches of different lengths run on several model instances;
-  // offsets are committed in order either way.
+  // offsets are committed in order either way. With ordering on, a
+  // high-priority record also waits for the earlier records of its partition.
   bool ordered_per_partition = false;
 };
 
