@@ -5,6 +5,7 @@
 //   nlpflow embed --config FILE [--set ...] < in > out   offline: one JSON result per input line
 //   nlpflow validate-config FILE [--set ...]             prints the resolved config
 //   nlpflow tokenize --tokenizer PATH < in > out         ids and offsets per line (tokenize_command.h)
+//   nlpflow distill|prune|quantize|eval --config FILE ... offline compression (compress_commands.h)
 //
 // Logs go to stderr; stdout carries only a command's output. Exit codes:
 // 0 success, 1 runtime failure, 2 bad command line or config.
@@ -14,6 +15,7 @@
 
 #include <iostream>
 
+#include "pipeline/compress_commands.h"
 #include "pipeline/config.h"
 #include "pipeline/demo_command.h"
 #include "pipeline/embed_command.h"
@@ -72,6 +74,11 @@ int main(int argc, char** argv) {
   add_config(validate, true);
   nlpflow::TokenizeCommandOptions tokenize_options;
   CLI::App* tokenize = nlpflow::AddTokenizeCommand(app, &tokenize_options);
+  nlpflow::CompressCommands compress;
+  nlpflow::AddCompressCommands(app, &compress);
+  for (CLI::App* cmd : {compress.distill, compress.prune, compress.quantize, compress.eval}) {
+    add_config(cmd, false);
+  }
 
   try {
     app.parse(argc, argv);
@@ -89,6 +96,9 @@ int main(int argc, char** argv) {
   }
   if (*run) return nlpflow::RunServe(config);
   if (*demo) return nlpflow::RunDemo(config, samples_path);
+  if (*compress.distill || *compress.prune || *compress.quantize || *compress.eval) {
+    return nlpflow::RunCompressCommand(compress, config);
+  }
 
   // embed
   auto stack = nlpflow::LoadModelStack(config);

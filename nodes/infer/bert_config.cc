@@ -3,6 +3,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <tuple>
 
 namespace nlpflow {
 namespace {
@@ -83,6 +84,79 @@ Result<BertConfig> ParseBertConfig(const std::string& json_text, const std::stri
     return Status::InvalidArgument(path + ": hidden_act '" + c.hidden_act +
                                    "' is not supported; supported: gelu, gelu_new, "
                                    "gelu_pytorch_tanh, relu");
+  }
+  for (const auto& [key, out, limit] :
+       {std::tuple<const char*, std::vector<int64_t>*, int64_t>{
+            "nlpflow_intermediate_sizes", &c.layer_intermediate_sizes, INT64_MAX},
+        std::tuple<const char*, std::vector<int64_t>*, int64_t>{
+            "nlpflow_attention_heads", &c.layer_attention_heads, c.num_attention_heads}}) {
+    const auto it = j.find(key);
+    if (it == j.end() || it->is_null()) continue;
+    if (!it->is_array() || static_cast<int64_t>(it->size()) != c.num_hidden_layers) {
+      return Status::InvalidArgument(path + ": '" + key + "' must be a list of " +
+                                     std::to_string(c.num_hidden_layers) +
+                                     " positive integers (one per layer), got " + it->dump());
+    }
+    for (const auto& v : *it) {
+      if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > limit) {
+        return Status::InvalidArgument(path + ": '" + key + "' has a bad entry " + v.dump() +
+                                       " (each must be between 1 and " +
+                                       (limit == INT64_MAX ? std::string("any size")
+                                                           : std::to_string(limit)) +
+                                       ")");
+      }
+      out->push_back(v.get<int64_t>());
+    }
+  }
+  if (const auto it = j.find("nlpflow_quantization"); it != j.end() && !it->is_null()) {
+    const std::string where = path + ": 'nlpflow_quantization'";
+    if (!it->is_object() || !it->contains("mode") || !(*it)["mode"].is_string()) {
+      return Status::InvalidArgument(where + " must be an object with a string 'mode'");
+    }
+    c.quantization = (*it)["mode"].get<std::string>();
+    if (c.quantization != "dynamic_int8" && c.quantization != "static_int8") {
+      return Status::InvalidArgument(where + ": mode '" + c.quantization +
+                                     "' is not one of dynamic_int8, static_int8");
+    }
+    auto read_range = [&](const nlohmann::json& r, const std::string& name,
+                          BertConfig::Range* out) -> Status {
+      if (!r.is_array() || r.size() != 2 || !r[0].is_number() || !r[1].is_number() ||
+          !(r[0].get<double>() <= 0.0) || !(r[1].get<double>() >= 0.0) ||
+          !(r[1].get<double>() > r[0].get<double>())) {
+        return Status::InvalidArgument(where + ": range " + name +
+                                       " must be [lo, hi] with lo <= 0 <= hi, lo < hi; got " +
+                                       r.dump());
+      }
+      out->lo = r[0].get<float>();
+      out->hi = r[1].get<float>();
+      return Status::Ok();
+    };
+    if (const auto ranges = it->find("activation_ranges"); ranges != it->end()) {
+      if (!ranges->is_object()) {
+        return Status::InvalidArgument(where + ": 'activation_ranges' must be an object");
+      }
+      for (const auto& [name, value] : ranges->items()) {
+        if (!value.is_object() || !value.contains("input") || !value.contains("output")) {
+          return Status::InvalidArgument(where + ": activation range '" + name +
+                                         "' needs 'input' and 'output'");
+        }
+        BertConfig::LinearRanges lr;
+        NLPFLOW_RETURN_IF_ERROR(read_range(value["input"], name + ".input", &lr.input));
+        NLPFLOW_RETURN_IF_ERROR(read_range(value["output"], name + ".output", &lr.output));
+        c.activation_ranges[name] = lr;
+      }
+    }
+    if (c.quantization == "static_int8") {
+      for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+        for (const char* linear : {"qkv", "attention_out", "intermediate", "output"}) {
+          const std::string name = std::to_string(l) + "." + linear;
+          if (!c.activation_ranges.contains(name)) {
+            return Status::InvalidArgument(where + ": static_int8 has no activation range for '" +
+                                           name + "'");
+          }
+        }
+      }
+    }
   }
   return c;
 }

@@ -2,7 +2,10 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/status.h"
 
@@ -21,7 +24,36 @@ struct BertConfig {
   // or "relu".
   std::string hidden_act = "gelu";
 
+  // Physically pruned models (nlpflow prune), from config.json's
+  // "nlpflow_intermediate_sizes" and "nlpflow_attention_heads": one entry per
+  // layer, each at least 1. Empty: intermediate_size and num_attention_heads
+  // in every layer. head_dim() stays hidden_size / num_attention_heads, so a
+  // layer with fewer heads has narrower query/key/value projections.
+  std::vector<int64_t> layer_intermediate_sizes;
+  std::vector<int64_t> layer_attention_heads;
+
+  // Quantization the folder asks for (nlpflow quantize), from config.json's
+  // "nlpflow_quantization": {"mode": "dynamic_int8" | "static_int8",
+  // "activation_ranges": {"<layer>.<linear>": {"input": [lo, hi], "output":
+  // [lo, hi]}}} with <linear> one of qkv, attention_out, intermediate, output.
+  // Empty mode: none. static_int8 needs both ranges for every Linear layer.
+  std::string quantization;
+  struct Range {
+    float lo = 0, hi = 0;
+  };
+  struct LinearRanges {
+    Range input, output;
+  };
+  std::map<std::string, LinearRanges> activation_ranges;
+
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
+  int64_t intermediate_size_of(int64_t layer) const {
+    return layer_intermediate_sizes.empty() ? intermediate_size
+                                            : layer_intermediate_sizes[layer];
+  }
+  int64_t attention_heads_of(int64_t layer) const {
+    return layer_attention_heads.empty() ? num_attention_heads : layer_attention_heads[layer];
+  }
 };
 
 // Reads `path` (a config.json). The sizes are required; the others take the

@@ -2,7 +2,9 @@
 
 #include <ATen/core/dispatch/Dispatcher.h>
 
+#include <algorithm>
 #include <cmath>
+#include <tuple>
 #include <string>
 #include <utility>
 
@@ -76,7 +78,12 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
   }
   const WeightReader reader(file, prefix);
   const int64_t h = config.hidden_size;
-  const int64_t ffn = config.intermediate_size;
+  if (backend == LinearBackend::kInt8Static && config.quantization != "static_int8") {
+    return Status::InvalidArgument(file.path() +
+                                   ": static int8 needs calibrated activation ranges "
+                                   "(config.json 'nlpflow_quantization' mode static_int8; "
+                                   "nlpflow quantize --mode static writes them)");
+  }
 
   std::unique_ptr<BertEncoder> encoder(new BertEncoder(config, backend));
   auto linear = [&](const std::string& name, int64_t out,
@@ -105,13 +112,16 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
     const std::string p = "encoder.layer." + std::to_string(i) + ".";
     Layer layer;
-    NLPFLOW_ASSIGN_OR_RETURN(Linear q, linear(p + "attention.self.query", h, h));
-    NLPFLOW_ASSIGN_OR_RETURN(Linear k, linear(p + "attention.self.key", h, h));
-    NLPFLOW_ASSIGN_OR_RETURN(Linear v, linear(p + "attention.self.value", h, h));
+    layer.heads = config.attention_heads_of(i);
+    const int64_t a = layer.heads * config.head_dim();  // attention width
+    const int64_t ffn = config.intermediate_size_of(i);
+    NLPFLOW_ASSIGN_OR_RETURN(Linear q, linear(p + "attention.self.query", a, h));
+    NLPFLOW_ASSIGN_OR_RETURN(Linear k, linear(p + "attention.self.key", a, h));
+    NLPFLOW_ASSIGN_OR_RETURN(Linear v, linear(p + "attention.self.value", a, h));
     // One [3h, h] GEMM instead of three [h, h] ones.
     layer.qkv.weight = at::cat({q.weight, k.weight, v.weight}, 0);
     layer.qkv.bias = at::cat({q.bias, k.bias, v.bias}, 0);
-    NLPFLOW_ASSIGN_OR_RETURN(layer.attention_out, linear(p + "attention.output.dense", h, h));
+    NLPFLOW_ASSIGN_OR_RETURN(layer.attention_out, linear(p + "attention.output.dense", h, a));
     NLPFLOW_ASSIGN_OR_RETURN(layer.attention_norm, norm(p + "attention.output.LayerNorm"));
     NLPFLOW_ASSIGN_OR_RETURN(layer.intermediate, linear(p + "intermediate.dense", ffn, h));
     NLPFLOW_ASSIGN_OR_RETURN(layer.output, linear(p + "output.dense", h, ffn));
@@ -121,7 +131,8 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
         l->weight = l->weight.to_mkldnn();
         l->bias = l->bias.to_mkldnn();
       }
-    } else if (backend == LinearBackend::kInt8Dynamic) {
+    } else if (backend == LinearBackend::kInt8Dynamic ||
+               backend == LinearBackend::kInt8Static) {
       // qkv reads the previous layer's output LayerNorm (the embeddings' for
       // layer 0), intermediate the attention's; the other two read
       // attention context and GELU output, which are not smoothed.
@@ -131,6 +142,13 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
       NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.attention_out, nullptr));
       NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.intermediate, &layer.attention_norm));
       NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.output, nullptr));
+      if (backend == LinearBackend::kInt8Static) {
+        const std::string l = std::to_string(i) + ".";
+        SetStaticRanges(&layer.qkv, config.activation_ranges.at(l + "qkv"));
+        SetStaticRanges(&layer.attention_out, config.activation_ranges.at(l + "attention_out"));
+        SetStaticRanges(&layer.intermediate, config.activation_ranges.at(l + "intermediate"));
+        SetStaticRanges(&layer.output, config.activation_ranges.at(l + "output"));
+      }
     }
     encoder->layers_.push_back(std::move(layer));
   }
@@ -175,12 +193,33 @@ std::vector<std::string> BertEncoder::DescribeLinears() const {
 // (cosine to fp32, mean / worst): per-tensor activations as PyTorch's
 // quantize_dynamic 0.988 / 0.966; per-token 0.994 / 0.974; per-token and
 // smoothed 0.996 / 0.982.
+at::Tensor BertEncoder::SmoothingFactors(const at::Tensor& norm_weight,
+                                         const at::Tensor& norm_bias,
+                                         const at::Tensor& weight) {
+  const at::Tensor act_max = norm_weight.abs().mul(4.0).add(norm_bias.abs());
+  const at::Tensor w_max = std::get<0>(weight.abs().max(0)).clamp_min(1e-5);
+  return (act_max / w_max).sqrt().clamp_min(1e-5);
+}
+
+namespace {
+// quint8 affine parameters for [lo, hi] (lo <= 0 <= hi): 0 is exact.
+std::pair<double, int64_t> AffineParams(const BertConfig::Range& r) {
+  const double scale = std::max(static_cast<double>(r.hi) - r.lo, 1e-8) / 255.0;
+  const int64_t zero_point =
+      std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(-r.lo / scale)), 0, 255);
+  return {scale, zero_point};
+}
+}  // namespace
+
+void BertEncoder::SetStaticRanges(Linear* linear, const BertConfig::LinearRanges& ranges) {
+  std::tie(linear->in_scale, linear->in_zero_point) = AffineParams(ranges.input);
+  std::tie(linear->out_scale, linear->out_zero_point) = AffineParams(ranges.output);
+}
+
 Status BertEncoder::MakeInt8(Linear* linear, const LayerNorm* input_norm) {
   at::Tensor weight = linear->weight;
   if (input_norm != nullptr) {
-    const at::Tensor act_max = input_norm->weight.abs().mul(4.0).add(input_norm->bias.abs());
-    const at::Tensor w_max = std::get<0>(weight.abs().max(0)).clamp_min(1e-5);
-    const at::Tensor smooth = (act_max / w_max).sqrt().clamp_min(1e-5);
+    const at::Tensor smooth = SmoothingFactors(input_norm->weight, input_norm->bias, weight);
     weight = weight * smooth.unsqueeze(0);
     linear->input_scale = smooth.reciprocal();
   }
@@ -202,6 +241,14 @@ Status BertEncoder::MakeInt8(Linear* linear, const LayerNorm* input_norm) {
 }
 
 at::Tensor BertEncoder::ApplyLinear(const at::Tensor& x, const Linear& linear) const {
+  if (backend_ == LinearBackend::kInt8Static) {
+    const at::Tensor in = linear.input_scale.defined() ? x * linear.input_scale : x;
+    const at::Tensor qx =
+        at::quantize_per_tensor(in, linear.in_scale, linear.in_zero_point, at::kQUInt8);
+    return linear.packed->apply(qx, linear.out_scale, linear.out_zero_point)
+        .dequantize()
+        .add_(linear.bias);
+  }
   if (backend_ == LinearBackend::kInt8Dynamic) {
     // Per-token activation range (README.md). reduce_range false: 8-bit
     // activations measured more accurate here than 7-bit (cosine 0.988 vs
@@ -234,8 +281,8 @@ at::Tensor BertEncoder::Activation(const at::Tensor& x) const {
   return at::gelu(x, "tanh");  // gelu_new, gelu_pytorch_tanh
 }
 
-at::Tensor BertEncoder::Attend(const at::Tensor& qkv, int64_t rows, int64_t len) const {
-  const int64_t heads = config_.num_attention_heads;
+at::Tensor BertEncoder::Attend(const at::Tensor& qkv, int64_t rows, int64_t len,
+                              int64_t heads) const {
   const int64_t head_dim = config_.head_dim();
   const at::Tensor x = qkv.view({rows, len, 3, heads, head_dim});
   const at::Tensor q = x.select(2, 0).transpose(1, 2);  // [rows, heads, len, head_dim]
@@ -244,10 +291,11 @@ at::Tensor BertEncoder::Attend(const at::Tensor& qkv, int64_t rows, int64_t len)
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2));  // [rows, heads, len, len]
   scores.div_(std::sqrt(static_cast<double>(head_dim)));   // as Hugging Face does
   const at::Tensor probs = at::softmax(scores, -1);
-  return at::matmul(probs, v).transpose(1, 2).reshape({rows * len, config_.hidden_size});
+  return at::matmul(probs, v).transpose(1, 2).reshape({rows * len, heads * head_dim});
 }
 
-at::Tensor BertEncoder::SelfAttention(const at::Tensor& qkv, const PackedTokens& tokens) const {
+at::Tensor BertEncoder::SelfAttention(const at::Tensor& qkv, const PackedTokens& tokens,
+                                     int64_t heads) const {
   // Rows of equal length side by side need no mask, and no row is padded: a
   // padded layout would spend len_max^2 work on every row, which hurts most in
   // exactly the mixed batches where one long row pads many short ones. The
@@ -259,7 +307,7 @@ at::Tensor BertEncoder::SelfAttention(const at::Tensor& qkv, const PackedTokens&
     const int64_t len = tokens.lengths[r];
     int64_t run = 1;
     while (r + run < tokens.rows && tokens.lengths[r + run] == len) ++run;
-    contexts.push_back(Attend(qkv.narrow(0, offset, run * len), run, len));
+    contexts.push_back(Attend(qkv.narrow(0, offset, run * len), run, len, heads));
     offset += run * len;
     r += run;
   }
@@ -279,7 +327,7 @@ at::Tensor BertEncoder::Forward(const PackedTokens& tokens) const {
 
   for (const Layer& layer : layers_) {
     const at::Tensor context =
-        SelfAttention(ApplyLinear(hidden, layer.qkv), tokens);
+        SelfAttention(ApplyLinear(hidden, layer.qkv), tokens, layer.heads);
     hidden = ApplyLayerNorm(ApplyLinear(context, layer.attention_out).add_(hidden),
                             layer.attention_norm);
     const at::Tensor intermediate = Activation(ApplyLinear(hidden, layer.intermediate));

@@ -54,6 +54,12 @@ enum class LinearBackend {
   // LayerNorm (qkv, intermediate) are also smoothed per channel (see
   // bert_encoder.cc). The bias and the output stay fp32.
   kInt8Dynamic,
+  // int8 weights as kInt8Dynamic (smoothing included), and activations
+  // quantized per tensor with ranges calibrated ahead of time (nlpflow
+  // quantize; BertConfig::activation_ranges): quint8 input, int8 GEMM,
+  // quint8 output (quantized::linear), then dequantized and the fp32 bias
+  // added. No per-call range search on the activations.
+  kInt8Static,
 };
 
 class BertEncoder {
@@ -84,6 +90,13 @@ class BertEncoder {
   // form, so this shows what actually runs.
   std::vector<std::string> DescribeLinears() const;
 
+  // The per-input-channel smoothing the int8 backends apply to a Linear that
+  // reads a LayerNorm's output (bert_encoder.cc says why): the weight's column
+  // j is multiplied by s_j and the input's channel j divided by it. For
+  // calibration code that must see the activations the int8 layers see.
+  static at::Tensor SmoothingFactors(const at::Tensor& norm_weight, const at::Tensor& norm_bias,
+                                     const at::Tensor& weight);
+
  private:
   struct Linear {
     at::Tensor weight;  // [out, in]; oneDNN layout for kOnednn; undefined for kInt8Dynamic
@@ -92,6 +105,10 @@ class BertEncoder {
     // input is smoothed, 1 / the per-input-channel smoothing factor.
     c10::intrusive_ptr<LinearPackedParamsBase> packed;
     at::Tensor input_scale;
+    // kInt8Static only: the quint8 affine parameters of the (smoothed) input
+    // and of the GEMM's output (before the bias).
+    double in_scale = 1, out_scale = 1;
+    int64_t in_zero_point = 0, out_zero_point = 0;
   };
   struct LayerNorm {
     at::Tensor weight, bias;
@@ -103,6 +120,7 @@ class BertEncoder {
     Linear intermediate;
     Linear output;
     LayerNorm output_norm;
+    int64_t heads = 0;  // attention heads (fewer than the config's when pruned)
   };
 
   BertEncoder(BertConfig config, LinearBackend backend)
@@ -111,15 +129,18 @@ class BertEncoder {
   // kInt8Dynamic: quantizes and prepacks `linear` in place; `input_norm` is
   // the LayerNorm whose output it reads, or null.
   static Status MakeInt8(Linear* linear, const LayerNorm* input_norm);
+  // kInt8Static: sets the activation parameters from `ranges`.
+  static void SetStaticRanges(Linear* linear, const BertConfig::LinearRanges& ranges);
 
   at::Tensor ApplyLinear(const at::Tensor& x, const Linear& linear) const;
   at::Tensor ApplyLayerNorm(const at::Tensor& x, const LayerNorm& norm) const;
   at::Tensor Activation(const at::Tensor& x) const;
   // qkv: [tokens, 3 * hidden] -> context [tokens, hidden].
-  at::Tensor SelfAttention(const at::Tensor& qkv, const PackedTokens& tokens) const;
+  at::Tensor SelfAttention(const at::Tensor& qkv, const PackedTokens& tokens,
+                           int64_t heads) const;
   // Attention of `rows` unpadded rows of `len` tokens each:
-  // qkv [rows * len, 3 * hidden] -> context [rows * len, hidden].
-  at::Tensor Attend(const at::Tensor& qkv, int64_t rows, int64_t len) const;
+  // qkv [rows * len, 3 * heads * head_dim] -> context [rows * len, heads * head_dim].
+  at::Tensor Attend(const at::Tensor& qkv, int64_t rows, int64_t len, int64_t heads) const;
 
   const BertConfig config_;
   const LinearBackend backend_;

@@ -181,12 +181,20 @@ Result<std::unique_ptr<EmbeddingModel>> EmbeddingModel::Load(const ModelOptions&
     model->precision_ = options.precision;
     LinearBackend backend =
         model->linear_ == "onednn" ? LinearBackend::kOnednn : LinearBackend::kBlas;
-    if (options.precision == "int8") {
+    // A folder written by `nlpflow quantize` says how it runs (config.json's
+    // nlpflow_quantization); precision int8 still forces dynamic int8.
+    if (options.precision == "int8" || config.quantization == "dynamic_int8") {
       // oneDNN, not QNNPACK: QNNPACK measured ~10x slower on this CPU
       // (shared/FACTS.md). Process-wide, like the thread settings.
       at::globalContext().setQEngine(at::QEngine::ONEDNN);
       backend = LinearBackend::kInt8Dynamic;
       model->linear_ = "int8";
+      model->precision_ = "int8";
+    } else if (config.quantization == "static_int8") {
+      at::globalContext().setQEngine(at::QEngine::ONEDNN);
+      backend = LinearBackend::kInt8Static;
+      model->linear_ = "int8-static";
+      model->precision_ = "int8-static";
     }
     // The mapping is released at the end of Load(): the encoder owns copies.
     NLPFLOW_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> weights,

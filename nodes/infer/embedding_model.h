@@ -59,6 +59,11 @@ struct ModelOptions {
   // Cosine to fp32 0.995 on average on all-MiniLM-L6-v2, 0.98 for the
   // shortest texts (nodes/infer/README.md has the measured accuracy and speed).
   std::string precision = "fp32";
+  // A model folder written by `nlpflow quantize` carries its own precision in
+  // config.json ("nlpflow_quantization": dynamic_int8, or static_int8 with
+  // calibrated activation ranges); with precision "fp32" (the default) the
+  // folder's precision is used, so such a folder needs no other setting.
+  // precision "int8" runs every folder as dynamic int8.
 };
 
 // OK, or INVALID_ARGUMENT naming the first bad field.
@@ -124,9 +129,10 @@ class EmbeddingModel {
   const std::string& name() const { return name_; }
   // The pooling in effect: "mean", "cls" or "max".
   const std::string& pooling() const { return pooling_; }
-  // The Linear backend in effect: "onednn", "blas" or "int8" (precision int8).
+  // The Linear backend in effect: "onednn", "blas", "int8" (dynamic) or
+  // "int8-static".
   const std::string& linear() const { return linear_; }
-  // "fp32" or "int8".
+  // "fp32", "int8" (dynamic) or "int8-static".
   const std::string& precision() const { return precision_; }
   // One line per Linear layer with the dtype and quantization scheme of the
   // weights that run, e.g. "0 qkv QInt8 per_channel_affine [1152, 384]".

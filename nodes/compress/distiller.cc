@@ -1,0 +1,200 @@
+#include "nodes/compress/distiller.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/GradMode.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <numeric>
+#include <random>
+
+#include "nodes/compress/pruner.h"
+#include "nodes/compress/student_bert.h"
+
+namespace nlpflow {
+namespace {
+
+// AdamW (Loshchilov & Hutter): Adam moments, and the weight decay applied
+// to the weights directly rather than through the gradient.
+class AdamW {
+ public:
+  AdamW(std::vector<at::Tensor> params, double weight_decay)
+      : params_(std::move(params)), weight_decay_(weight_decay) {
+    for (const at::Tensor& p : params_) {
+      m_.push_back(at::zeros_like(p));
+      v_.push_back(at::zeros_like(p));
+      decay_.push_back(p.dim() >= 2);  // matrices only: not biases, LayerNorms
+    }
+  }
+
+  void Step(double lr) {
+    ++t_;
+    const double c1 = 1 - std::pow(kBeta1, t_), c2 = 1 - std::pow(kBeta2, t_);
+    c10::NoGradGuard no_grad;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      at::Tensor& p = params_[i];
+      const at::Tensor g = p.grad();
+      if (!g.defined()) continue;
+      m_[i].mul_(kBeta1).add_(g, 1 - kBeta1);
+      v_[i].mul_(kBeta2).addcmul_(g, g, 1 - kBeta2);
+      if (decay_[i]) p.mul_(1 - lr * weight_decay_);
+      const at::Tensor denom = (v_[i] / c2).sqrt_().add_(kEps);
+      p.addcdiv_(m_[i], denom, -lr / c1);
+      p.mutable_grad().zero_();
+    }
+  }
+
+ private:
+  static constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;
+  std::vector<at::Tensor> params_, m_, v_;
+  std::vector<bool> decay_;
+  double weight_decay_;
+  int64_t t_ = 0;
+};
+
+}  // namespace
+
+std::vector<int64_t> StudentLayerIndices(int64_t teacher_layers, int64_t k) {
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < k; ++i) out.push_back((i + 1) * teacher_layers / k - 1);
+  return out;
+}
+
+Result<TrainReport> TrainStudent(StudentBert* student, const std::vector<DistillExample>& examples,
+                                 const TrainOptions& o, const std::string& source_dir) {
+  if (examples.empty()) return Status::InvalidArgument("distill: no training texts");
+  if (o.epochs < 1 || o.batch_size < 1 || !(o.learning_rate > 0)) {
+    return Status::InvalidArgument("distill: epochs, batch size and learning rate must be positive");
+  }
+  const int64_t dim = student->config().hidden_size;
+  for (const auto& e : examples) {
+    if (static_cast<int64_t>(e.target.size()) != dim || e.ids.empty()) {
+      return Status::InvalidArgument("distill: a teacher embedding has " +
+                                     std::to_string(e.target.size()) +
+                                     " values but the student's hidden size is " +
+                                     std::to_string(dim));
+    }
+  }
+  const int64_t n = static_cast<int64_t>(examples.size());
+  const int64_t per_epoch = (n + o.batch_size - 1) / o.batch_size;
+  const int64_t steps = per_epoch * o.epochs;
+  const int64_t warmup = static_cast<int64_t>(o.warmup_fraction * steps);
+  auto lr_at = [&](int64_t step) {  // step: 0-based
+    if (step < warmup) return o.learning_rate * (step + 1) / warmup;
+    return o.learning_rate * static_cast<double>(steps - step) / std::max<int64_t>(1, steps - warmup);
+  };
+
+  TrainReport report;
+  report.steps = steps;
+  std::vector<double> losses;
+  std::mt19937_64 rng(o.seed);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    student->SetRequiresGrad(true);
+    AdamW optimizer(student->TrainableParameters(), o.weight_decay);
+    int64_t step = 0;
+    for (int epoch = 1; epoch <= o.epochs; ++epoch) {
+      // Shuffle, then sort by length within windows of 16 batches so that
+      // batches carry little padding but still vary from epoch to epoch.
+      std::vector<int64_t> order(n);
+      std::iota(order.begin(), order.end(), 0);
+      std::shuffle(order.begin(), order.end(), rng);
+      const int64_t window = 16LL * o.batch_size;
+      for (int64_t w = 0; w < n; w += window) {
+        std::sort(order.begin() + w, order.begin() + std::min(n, w + window),
+                  [&](int64_t a, int64_t b) { return examples[a].ids.size() < examples[b].ids.size(); });
+      }
+      std::vector<int64_t> batches;
+      for (int64_t b = 0; b < n; b += o.batch_size) batches.push_back(b);
+      std::shuffle(batches.begin(), batches.end(), rng);
+
+      double epoch_loss = 0;
+      for (int64_t b : batches) {
+        std::vector<const std::vector<int32_t>*> rows;
+        std::vector<float> target;
+        for (int64_t i = b; i < std::min(n, b + o.batch_size); ++i) {
+          const DistillExample& e = examples[order[i]];
+          rows.push_back(&e.ids);
+          target.insert(target.end(), e.target.begin(), e.target.end());
+        }
+        auto [ids, mask] = PadIds(rows);
+        const at::Tensor t =
+            at::from_blob(target.data(), {static_cast<int64_t>(rows.size()), dim}, at::kFloat);
+        const at::Tensor loss = at::mse_loss(student->Forward(ids, mask), t);
+        loss.backward();
+        const double lr = lr_at(step);
+        optimizer.Step(lr);
+        ++step;
+        const double value = loss.item<double>();
+        losses.push_back(value);
+        epoch_loss += value;
+        if (o.progress) {
+          TrainProgress p;
+          p.step = step;
+          p.steps = steps;
+          p.epoch = epoch;
+          p.loss = value;
+          p.learning_rate = lr;
+          p.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+          p.eta_s = p.elapsed_s / step * (steps - step);
+          o.progress(p);
+        }
+      }
+      report.epoch_losses.push_back(epoch_loss / static_cast<double>(batches.size()));
+      if (!o.checkpoint_dir.empty()) {
+        NLPFLOW_RETURN_IF_ERROR(student->Save(
+            o.checkpoint_dir + "/epoch-" + std::to_string(epoch), source_dir));
+      }
+    }
+    student->SetRequiresGrad(false);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("distill: LibTorch: ") + e.what());
+  }
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const size_t tenth = std::max<size_t>(1, losses.size() / 10);
+  report.first_loss =
+      std::accumulate(losses.begin(), losses.begin() + tenth, 0.0) / static_cast<double>(tenth);
+  report.last_loss =
+      std::accumulate(losses.end() - tenth, losses.end(), 0.0) / static_cast<double>(tenth);
+  return report;
+}
+
+Result<TrainReport> Distill(const DistillOptions& o, const std::vector<DistillExample>& examples) {
+  NLPFLOW_ASSIGN_OR_RETURN(StudentBert student, StudentBert::Load(o.teacher_dir));
+  const int64_t teacher_layers = student.config().num_hidden_layers;
+  if (o.layers < 1 || o.layers > teacher_layers) {
+    return Status::InvalidArgument("distill: the student must have 1 to " +
+                                   std::to_string(teacher_layers) +
+                                   " layers (the teacher's), got " + std::to_string(o.layers));
+  }
+  if (o.ffn < 0) return Status::InvalidArgument("distill: --ffn must not be negative");
+  if (examples.empty()) {
+    return Status::InvalidArgument("distill: the corpus has no texts to train on");
+  }
+  NLPFLOW_RETURN_IF_ERROR(student.KeepLayers(StudentLayerIndices(teacher_layers, o.layers)));
+  if (o.ffn > 0) {
+    for (int64_t l = 0; l < o.layers; ++l) {
+      if (o.ffn > student.config().intermediate_size_of(l)) {
+        return Status::InvalidArgument("distill: --ffn " + std::to_string(o.ffn) +
+                                       " is wider than the teacher's FFN (" +
+                                       std::to_string(student.config().intermediate_size_of(l)) +
+                                       ")");
+      }
+    }
+    std::vector<std::vector<int32_t>> calibration;
+    for (size_t i = 0; i < examples.size() && i < 256; ++i) calibration.push_back(examples[i].ids);
+    NLPFLOW_ASSIGN_OR_RETURN(Importance importance, MeasureImportance(student, calibration));
+    for (int64_t l = 0; l < o.layers; ++l) {
+      const at::Tensor score = at::tensor(importance.ffn[l]);
+      const at::Tensor keep = std::get<0>(std::get<1>(score.topk(o.ffn)).sort());
+      student.KeepFfnNeurons(l, keep);
+    }
+  }
+  NLPFLOW_ASSIGN_OR_RETURN(TrainReport report,
+                           TrainStudent(&student, examples, o.train, o.teacher_dir));
+  NLPFLOW_RETURN_IF_ERROR(student.Save(o.out_dir, o.teacher_dir));
+  return report;
+}
+
+}  // namespace nlpflow
