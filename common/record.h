@@ -43,7 +43,9 @@ enum class Stage { kSource, kDecode, kTokenize, kBatch, kInfer, kEncode, kSink }
 const char* StageName(Stage stage);
 
 // Steady-clock microseconds at which each stage finished with the record;
-// 0 means "not reached".
+// 0 means "not reached". The *_started_us stamps split a stage's time into
+// waiting for a worker (previous stage's end to start) and compute (start to
+// end).
 struct StageTimes {
   int64_t arrived_us = 0;    // handed into the graph by the source
   int64_t decoded_us = 0;
@@ -51,6 +53,10 @@ struct StageTimes {
   int64_t batched_us = 0;    // its batch closed
   int64_t inferred_us = 0;
   int64_t encoded_us = 0;
+  int64_t decode_started_us = 0;
+  int64_t tokenize_started_us = 0;
+  int64_t infer_started_us = 0;  // its batch started running on a model instance
+  int64_t encode_started_us = 0;
 };
 
 struct Record {

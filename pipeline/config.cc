@@ -224,6 +224,8 @@ std::vector<Section> Sections(Config* c) {
       .Field("shutdown_timeout_ms", &c->pipeline.shutdown_timeout_ms)
       .Field("tokenize_concurrency", &c->pipeline.tokenize_concurrency)
       .Field("ordered_per_partition", &c->pipeline.ordered_per_partition);
+  s.emplace_back("metrics");
+  s.back().Field("listen", &c->metrics.listen);
   s.emplace_back("logging");
   s.back().Field("level", &c->logging.level);
   return s;
@@ -357,6 +359,9 @@ Status Validate(const Config& c) {
   NLPFLOW_RETURN_IF_ERROR(InRange("pipeline.max_in_flight", c.pipeline.max_in_flight, 1, 10000000));
   NLPFLOW_RETURN_IF_ERROR(InRange("pipeline.shutdown_timeout_ms", c.pipeline.shutdown_timeout_ms, 0, 3600000));
   NLPFLOW_RETURN_IF_ERROR(InRange("pipeline.tokenize_concurrency", c.pipeline.tokenize_concurrency, 0, 1024));
+  if (!c.metrics.listen.empty()) {
+    NLPFLOW_RETURN_IF_ERROR(ParseListenAddress(c.metrics.listen).status());
+  }
   if (!IsOneOf(c.logging.level, {"trace", "debug", "info", "warn", "error", "off"})) {
     return KeyError("logging.level", "must be trace, debug, info, warn, error or off, got '" +
                                          c.logging.level + "'");
@@ -365,6 +370,30 @@ Status Validate(const Config& c) {
 }
 
 }  // namespace
+
+Result<std::pair<std::string, int>> ParseListenAddress(const std::string& listen) {
+  const auto bad = [&] {
+    return KeyError("metrics.listen",
+                    "expected host:port (port 0 to 65535, 0 = any free port; \"\" = off), got '" +
+                        listen + "'");
+  };
+  const size_t colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0 || colon + 1 == listen.size()) return bad();
+  std::string host = listen.substr(0, colon);
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return bad();
+    host = host.substr(1, host.size() - 2);
+  } else if (host.find(':') != std::string::npos) {
+    return bad();  // an IPv6 address needs brackets
+  }
+  const std::string port_text = listen.substr(colon + 1);
+  if (port_text.size() > 5 || port_text.find_first_not_of("0123456789") != std::string::npos) {
+    return bad();
+  }
+  const int port = std::stoi(port_text);
+  if (port > 65535) return bad();
+  return std::make_pair(host, port);
+}
 
 Result<Config> ParseConfig(const std::string& yaml_text,
                            const std::vector<std::string>& overrides) {

@@ -143,6 +143,14 @@ struct PipelineConfig {
   bool ordered_per_partition = false;
 };
 
+struct MetricsConfig {
+  // "host:port" of the HTTP endpoint that serves /metrics (Prometheus text
+  // format), /healthz and /readyz; see README "Metrics". Port 0 takes a free
+  // port (logged: "metrics listening on 127.0.0.1:NNNNN"); "" serves nothing.
+  // A port already in use stops start-up with one line naming the address.
+  std::string listen = "0.0.0.0:9464";
+};
+
 struct LoggingConfig {
   // trace | debug | info | warn | error | off
   std::string level = "info";
@@ -156,8 +164,14 @@ struct Config {
   ModelConfig model;
   OutputConfig output;
   PipelineConfig pipeline;
+  MetricsConfig metrics;
   LoggingConfig logging;
 };
+
+// metrics.listen split into host and port; InvalidArgument naming the key
+// for anything but "host:port" with a port from 0 to 65535 ("[::1]:port" for
+// IPv6). REQUIRES: listen is not empty.
+Result<std::pair<std::string, int>> ParseListenAddress(const std::string& listen);
 
 // Parses YAML text, applies "--set key=value" overrides (the value is parsed
 // as YAML, so "a,b" stays a string and "[a, b]" is a list), fills defaults

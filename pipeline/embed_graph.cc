@@ -24,13 +24,15 @@ namespace nlpflow {
 namespace flow = tbb::flow;
 
 // Runs batches on `instances` threads of its own. Submit is called by the
-// batcher's thread; `done` runs on the infer thread after each batch.
+// batcher's thread; `start` runs on the infer thread right before each batch,
+// `done` right after it.
 class InferPool {
  public:
+  using StartFn = std::function<void(Batch*)>;
   using DoneFn = std::function<void(BatchPtr)>;
 
-  InferPool(const EmbeddingModel* model, int instances, DoneFn done)
-      : model_(model), instances_(instances), done_(std::move(done)) {}
+  InferPool(const EmbeddingModel* model, int instances, StartFn start, DoneFn done)
+      : model_(model), instances_(instances), start_(std::move(start)), done_(std::move(done)) {}
   ~InferPool() { Stop(); }
 
   void Start() {
@@ -67,6 +69,7 @@ class InferPool {
         batch = std::move(queue_.front());
         queue_.pop_front();
       }
+      start_(batch.get());
       RunBatch(*model_, batch.get());
       done_(std::move(batch));
     }
@@ -74,6 +77,7 @@ class InferPool {
 
   const EmbeddingModel* model_;
   const int instances_;
+  const StartFn start_;
   const DoneFn done_;
   std::mutex mu_;
   std::condition_variable cv_;
@@ -95,18 +99,22 @@ class EmbedGraph::Impl {
         order_(options.ordered_per_partition ? std::make_unique<PartitionOrderSink>(sink)
                                              : nullptr),
         sink_(order_ ? order_.get() : sink),
+        metrics_(options.metrics),
+        before_infer_(options.before_infer),
         after_infer_for_test_(options.after_infer_for_test),
         batcher_(
             batch, [this](BatchPtr b) { pool_.Submit(std::move(b)); },
             // Past its deadline: a dead letter like any other (its offset is
             // committed once the dead letter is acknowledged).
             [this](RecordPtr r) { dead_letter_.try_put(std::move(r)); }),
-        pool_(model, options.infer_instances,
+        pool_(model, options.infer_instances, [this](Batch* b) { BeforeInfer(b); },
               [this](BatchPtr b) { AfterInfer(std::move(b)); }),
         decode_(graph_, Concurrency(options),
                 [this](const RecordPtr& r, DecodeNode::output_ports_type& ports) {
+                  r->times.decode_started_us = NowMicros();
+                  const bool decoded = decoder_.Decode(r.get());
                   r->times.decoded_us = NowMicros();
-                  if (decoder_.Decode(r.get())) {
+                  if (decoded) {
                     std::get<0>(ports).try_put(r);
                   } else {
                     batcher_.DropUpstream();
@@ -115,6 +123,7 @@ class EmbedGraph::Impl {
                 }),
         tokenize_(graph_, Concurrency(options),
                   [this](const RecordPtr& r) {
+                    r->times.tokenize_started_us = NowMicros();
                     Encoding enc = tokenizer_->Encode(r->text);
                     r->token_ids = std::move(enc.ids);
                     r->type_ids = std::move(enc.type_ids);
@@ -127,9 +136,17 @@ class EmbedGraph::Impl {
                   if (r->failed) {
                     DeadLetter(r);
                   } else {
+                    r->times.encode_started_us = NowMicros();
                     encoder_.EncodeResult(r.get());
+                    if (metrics_ != nullptr) {
+                      // EncodeResult stamps encoded_us before it serializes
+                      // (the stamp is part of the output); measure the end.
+                      StageTimes t = r->times;
+                      t.encoded_us = NowMicros();
+                      metrics_->ObserveResult(t);
+                    }
                     sink_->Publish(r);
-                    in_graph_.fetch_sub(1);
+                    counters_.AddOut();
                   }
                   return flow::continue_msg();
                 }),
@@ -161,7 +178,7 @@ class EmbedGraph::Impl {
   }
 
   void Put(RecordPtr r) {
-    in_graph_.fetch_add(1);
+    counters_.AddIn();
     if (order_) order_->Arrived(*r);
     batcher_.ExpectUpstream();
     decode_.try_put(std::move(r));
@@ -171,10 +188,10 @@ class EmbedGraph::Impl {
     drained_ = true;
     const auto deadline =
         std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (in_graph_.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    while (counters_.InFlight() > 0 && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
-    const int64_t left = in_graph_.load();
+    const int64_t left = counters_.InFlight();
     // Stop in flow order: whatever the batcher holds goes to the pool, the
     // pool finishes it, then the graph runs dry.
     batcher_.Stop();
@@ -189,9 +206,18 @@ class EmbedGraph::Impl {
     return Status::Ok();
   }
 
-  int64_t in_graph() const { return in_graph_.load(); }
+  int64_t in_graph() const { return counters_.InFlight(); }
+  GraphCounts counts() const { return counters_.Snapshot(); }
 
  private:
+  // On the infer thread, right before the model runs the batch.
+  void BeforeInfer(Batch* batch) {
+    if (before_infer_) before_infer_();
+    const int64_t now = NowMicros();
+    for (auto& r : batch->records) r->times.infer_started_us = now;
+    if (metrics_ != nullptr) metrics_->ObserveBatch(*batch);
+  }
+
   void AfterInfer(BatchPtr batch) {
     if (after_infer_for_test_) after_infer_for_test_(*batch);
     const int64_t now = NowMicros();
@@ -205,7 +231,7 @@ class EmbedGraph::Impl {
   void DeadLetter(const RecordPtr& r) {
     std::string encoded = encoder_.EncodeDeadLetter(*r);
     sink_->PublishDeadLetter(r, std::move(encoded));
-    in_graph_.fetch_sub(1);
+    counters_.AddDead(r->failed_stage);
   }
 
   const Decoder decoder_;
@@ -214,8 +240,10 @@ class EmbedGraph::Impl {
   // The reorder stage (ordered_per_partition), else null.
   const std::unique_ptr<PartitionOrderSink> order_;
   ResultSink* const sink_;  // order_, or the graph's sink
+  const GraphMetrics* const metrics_;
+  const std::function<void()> before_infer_;
   const std::function<void(const Batch&)> after_infer_for_test_;
-  std::atomic<int64_t> in_graph_{0};
+  GraphCounters counters_;
   bool started_ = false;  // owner's thread only
   bool drained_ = false;  // owner's thread only
 
@@ -251,6 +279,7 @@ EmbedGraph::~EmbedGraph() = default;
 void EmbedGraph::Start() { impl_->Start(); }
 void EmbedGraph::Put(RecordPtr record) { impl_->Put(std::move(record)); }
 int64_t EmbedGraph::in_graph() const { return impl_->in_graph(); }
+GraphCounts EmbedGraph::counts() const { return impl_->counts(); }
 Status EmbedGraph::Drain(int64_t timeout_ms) { return impl_->Drain(timeout_ms); }
 
 }  // namespace nlpflow

@@ -32,6 +32,7 @@
 #include "common/record.h"
 #include "common/result_sink.h"
 #include "common/status.h"
+#include "pipeline/graph_metrics.h"
 
 namespace nlpflow {
 
@@ -54,6 +55,12 @@ struct EmbedGraphOptions {
   // records go on (a test delays batches with it to make them finish out of
   // order).
   std::function<void(const Batch&)> after_infer_for_test;
+  // Histograms to record into (stage times, batch shapes); null: none. Must
+  // outlive the graph.
+  const GraphMetrics* metrics = nullptr;
+  // Test hook: runs on an infer thread before each batch; a test blocks it to
+  // stall the infer stage.
+  std::function<void()> before_infer;
 };
 
 class EmbedGraph {
@@ -72,6 +79,8 @@ class EmbedGraph {
   void Put(RecordPtr record);
   // Records handed in by Put and not yet given to the sink.
   int64_t in_graph() const;
+  // In, out, dead letters and in flight, consistent (see GraphCounters).
+  GraphCounts counts() const;
   // Waits up to timeout_ms for every record to reach the sink, then stops
   // the batcher and infer threads. Returns DeadlineExceeded if records were
   // still in the graph at the deadline (they were not published).

@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
+#include <fstream>
 #include <mutex>
 
 #include "connectors/kafka/embedded_broker.h"
@@ -14,16 +16,34 @@
 #include "pipeline/embed_graph.h"
 #include "pipeline/graph_options.h"
 #include "pipeline/kafka_result_sink.h"
+#include "pipeline/metrics_server.h"
 #include "pipeline/model_stack.h"
 
 namespace nlpflow {
 
 class ServeApp::Impl {
  public:
-  explicit Impl(const Config& config) : config_(config) {}
+  Impl(const Config& config, ServeAppTestHooks hooks)
+      : config_(config), hooks_(std::move(hooks)) {}
 
   Status Init() {
+    RegisterMetrics();
+    if (!config_.metrics.listen.empty()) {
+      NLPFLOW_ASSIGN_OR_RETURN(
+          metrics_server_,
+          MetricsServer::Start(config_.metrics.listen, &registry_,
+                               {[this] { return HealthStatus(); }, [this] { return ReadyStatus(); }}));
+    }
     NLPFLOW_ASSIGN_OR_RETURN(stack_, LoadModelStack(config_));
+    // LoadModelStack ran the warm-up batch.
+    registry_
+        .AddGauge("nlpflow_model_info", "The model in use (value 1)",
+                  {{"name", stack_.name},
+                   {"version", stack_.version},
+                   {"precision", config_.model.precision},
+                   {"instances", std::to_string(config_.model.instances)}})
+        ->Set(1);
+    model_ready_.store(true);
 
     bootstrap_ = config_.kafka.bootstrap_servers;
     if (bootstrap_ == "embedded") {
@@ -58,8 +78,11 @@ class ServeApp::Impl {
     result_sink_ = std::make_unique<KafkaResultSink>(
         producer_.get(), config_.kafka.output_topic, config_.kafka.dead_letter_topic,
         stack_.name + ":" + stack_.version, [this](const Status& s) { Fail(s); });
+    EmbedGraphOptions graph_options = GraphOptionsFrom(config_);
+    graph_options.metrics = &graph_metrics_;
+    graph_options.before_infer = hooks_.before_infer;
     NLPFLOW_ASSIGN_OR_RETURN(
-        graph_, EmbedGraph::Create(GraphOptionsFrom(config_), DecodeOptionsFrom(config_),
+        graph_, EmbedGraph::Create(graph_options, DecodeOptionsFrom(config_),
                                    stack_.tokenizer.get(), BatcherOptionsFrom(config_),
                                    stack_.model.get(), EncodeOptionsFrom(config_, stack_),
                                    result_sink_.get()));
@@ -78,7 +101,14 @@ class ServeApp::Impl {
           // Sequence numbers are this process's arrival order.
           r->sequence = next_sequence_++;
           graph_->Put(std::move(r));
+          // Only this thread adds to in_flight(): read after the Track that
+          // preceded this call, it is at most the value the bound applies to.
+          const int64_t unacknowledged = tracker_->in_flight();
+          if (unacknowledged > unacknowledged_max_.load()) unacknowledged_max_.store(unacknowledged);
         }));
+    registry_.AddCollector([this] { return CollectGraphCounts(); });
+    registry_.AddCollector([this] { return CollectSource(); });
+    initialized_.store(true);
     return Status::Ok();
   }
 
@@ -86,6 +116,7 @@ class ServeApp::Impl {
     graph_->Start();
     NLPFLOW_RETURN_IF_ERROR(source_->Start());
     started_ = true;
+    serving_.store(true);
     spdlog::info("nlpflow ready: consuming {} from {} (group {}), results to {}, dead letters to {}",
                  Join(config_.kafka.input_topics), bootstrap_, config_.kafka.group_id,
                  config_.kafka.output_topic, config_.kafka.dead_letter_topic);
@@ -95,6 +126,8 @@ class ServeApp::Impl {
   Status Stop() {
     if (stopped_) return status();
     stopped_ = true;
+    stopping_seen_.store(true);
+    serving_.store(false);
     if (!started_) return status();
     const auto start = std::chrono::steady_clock::now();
     const int timeout_ms = config_.pipeline.shutdown_timeout_ms;
@@ -138,10 +171,133 @@ class ServeApp::Impl {
   const std::string& bootstrap_servers() const { return bootstrap_; }
   bool ready() const { return source_ && source_->stats().assigned_partitions > 0; }
   int64_t delivered() const { return delivered_.load(); }
+  std::string metrics_address() const {
+    return metrics_server_ ? metrics_server_->address() : std::string();
+  }
 
-  ~Impl() { (void)Stop(); }
+  ~Impl() {
+    (void)Stop();
+    // Before the members its handlers read.
+    metrics_server_.reset();
+  }
 
  private:
+  // For the metrics server's threads: what Init has not built yet is not read.
+  Status HealthStatus() const {
+    if (!initialized_.load()) {
+      std::lock_guard<std::mutex> lock(mu_);
+      return first_error_;
+    }
+    return status();
+  }
+
+  Status ReadyStatus() const {
+    if (!model_ready_.load()) return Status::Unavailable("loading the model");
+    if (!initialized_.load()) return Status::Unavailable("connecting to Kafka");
+    NLPFLOW_RETURN_IF_ERROR(HealthStatus());
+    if (!serving_.load()) {
+      return Status::Unavailable(stopping_seen_.load() ? "stopping" : "not started");
+    }
+    if (source_->stats().assigned_partitions == 0) {
+      return Status::Unavailable("no partitions assigned");
+    }
+    return Status::Ok();
+  }
+
+  void RegisterMetrics() {
+    graph_metrics_ = GraphMetrics::Register(&registry_);
+    acknowledged_ = registry_.AddCounter(
+        "nlpflow_records_acknowledged_total",
+        "Results and dead letters whose delivery the broker acknowledged");
+    registry_
+        .AddGauge("nlpflow_records_in_flight_limit",
+                  "pipeline.max_in_flight: at this many unacknowledged records the source "
+                  "pauses")
+        ->Set(config_.pipeline.max_in_flight);
+    registry_.AddCollector([] { return CollectProcess(); });
+  }
+
+  // One snapshot, so that in = out + dead + in_flight holds in every scrape.
+  std::vector<CollectedFamily> CollectGraphCounts() const {
+    if (!initialized_.load()) return {};
+    const GraphCounts c = graph_->counts();
+    CollectedFamily dead{"nlpflow_records_dead_lettered_total",
+                         "Dead letters handed to the sink, by the stage that rejected the record",
+                         "counter",
+                         {}};
+    for (int i = 0; i < kNumStages; ++i) {
+      dead.samples.push_back({{{"stage", StageName(static_cast<Stage>(i))}},
+                              static_cast<double>(c.dead[i])});
+    }
+    return {
+        {"nlpflow_records_in_total", "Records handed to the graph by the Kafka source", "counter",
+         {{{}, static_cast<double>(c.in)}}},
+        {"nlpflow_records_out_total", "Results handed to the sink", "counter",
+         {{{}, static_cast<double>(c.out)}}},
+        std::move(dead),
+        {"nlpflow_records_in_flight",
+         "Records in the graph: in - out - dead lettered, from the same snapshot", "gauge",
+         {{{}, static_cast<double>(c.in_flight())}}},
+    };
+  }
+
+  std::vector<CollectedFamily> CollectSource() const {
+    if (!initialized_.load()) return {};
+    const KafkaSourceStats st = source_->stats();
+    CollectedFamily lag{"nlpflow_consumer_lag",
+                        "Records in an assigned partition not yet read: high watermark (as of "
+                        "the last fetch) - next offset to read",
+                        "gauge",
+                        {}};
+    for (const PartitionPosition& p : source_->positions()) {
+      if (p.position < 0 || p.high_watermark < 0) continue;  // unknown
+      lag.samples.push_back({{{"topic", p.topic}, {"partition", std::to_string(p.partition)}},
+                             static_cast<double>(std::max<int64_t>(0, p.high_watermark - p.position))});
+    }
+    return {
+        {"nlpflow_records_unacknowledged",
+         "Records handed to the graph whose result or dead letter the broker has not "
+         "acknowledged yet (what pipeline.max_in_flight bounds)",
+         "gauge",
+         {{{}, static_cast<double>(tracker_->in_flight())}}},
+        {"nlpflow_records_unacknowledged_max",
+         "Highest nlpflow_records_unacknowledged seen when a record was handed over", "gauge",
+         {{{}, static_cast<double>(unacknowledged_max_.load())}}},
+        {"nlpflow_source_paused", "1 while backpressure pauses the input partitions", "gauge",
+         {{{}, st.paused ? 1.0 : 0.0}}},
+        {"nlpflow_source_pauses_total", "Times backpressure paused the input partitions",
+         "counter",
+         {{{}, static_cast<double>(st.pauses)}}},
+        {"nlpflow_source_assigned_partitions", "Input partitions assigned to this instance",
+         "gauge",
+         {{{}, static_cast<double>(st.assigned_partitions)}}},
+        std::move(lag),
+    };
+  }
+
+  // Resident memory now and at its peak, from /proc/self/status (Linux).
+  static std::vector<CollectedFamily> CollectProcess() {
+    std::ifstream in("/proc/self/status");
+    double rss = -1, peak = -1;
+    for (std::string line; std::getline(in, line);) {
+      auto kib = [&](const char* key, double* out) {
+        if (line.rfind(key, 0) == 0) *out = std::stod(line.substr(std::strlen(key))) * 1024;
+      };
+      kib("VmRSS:", &rss);
+      kib("VmHWM:", &peak);
+    }
+    std::vector<CollectedFamily> out;
+    if (rss >= 0) {
+      out.push_back({"nlpflow_process_resident_memory_bytes", "Resident memory of the process",
+                     "gauge", {{{}, rss}}});
+    }
+    if (peak >= 0) {
+      out.push_back({"nlpflow_process_resident_memory_max_bytes",
+                     "Peak resident memory of the process (VmHWM)", "gauge", {{{}, peak}}});
+    }
+    return out;
+  }
+
   void OnDelivery(const DeliveryReport& r) {
     if (!r.status.ok()) {
       Fail(r.status.WithContext("delivery of the result of " + r.tag.source.topic + "/" +
@@ -150,6 +306,8 @@ class ServeApp::Impl {
       return;
     }
     delivered_.fetch_add(1);
+    acknowledged_->Inc();
+    graph_metrics_.ObserveDelivery(r.latency_us);
     // NotFound: the partition was revoked meanwhile; the new owner re-reads it.
     (void)tracker_->MarkDone(r.tag.source.topic, r.tag.source.partition, r.tag.source.offset);
   }
@@ -169,6 +327,16 @@ class ServeApp::Impl {
   }
 
   const Config config_;
+  const ServeAppTestHooks hooks_;
+  // Before everything whose metrics they hold; the server is last (below).
+  MetricsRegistry registry_;
+  GraphMetrics graph_metrics_;
+  Counter* acknowledged_ = nullptr;
+  std::atomic<int64_t> unacknowledged_max_{0};  // written by the poll thread
+  std::atomic<bool> model_ready_{false};
+  std::atomic<bool> initialized_{false};  // Init built everything
+  std::atomic<bool> serving_{false};      // between Start and Stop
+  std::atomic<bool> stopping_seen_{false};
   ModelStack stack_;
   std::string bootstrap_;
   std::unique_ptr<EmbeddedBroker> embedded_;
@@ -176,17 +344,20 @@ class ServeApp::Impl {
   std::unique_ptr<KafkaSink> producer_;
   std::unique_ptr<KafkaResultSink> result_sink_;
   std::unique_ptr<EmbedGraph> graph_;
-  std::unique_ptr<KafkaSource> source_;  // last: destroyed first
+  std::unique_ptr<KafkaSource> source_;  // destroyed before the graph and the producer
   uint64_t next_sequence_ = 0;           // poll thread only
   std::atomic<int64_t> delivered_{0};
   bool started_ = false;
   bool stopped_ = false;
   mutable std::mutex mu_;
   Status first_error_;  // GUARDED_BY(mu_)
+  // Last: destroyed first, as its handlers read the members above.
+  std::unique_ptr<MetricsServer> metrics_server_;
 };
 
-Result<std::unique_ptr<ServeApp>> ServeApp::Create(const Config& config) {
-  auto impl = std::make_unique<Impl>(config);
+Result<std::unique_ptr<ServeApp>> ServeApp::Create(const Config& config,
+                                                  ServeAppTestHooks hooks) {
+  auto impl = std::make_unique<Impl>(config, std::move(hooks));
   NLPFLOW_RETURN_IF_ERROR(impl->Init());
   return std::unique_ptr<ServeApp>(new ServeApp(std::move(impl)));
 }
@@ -199,5 +370,6 @@ const std::string& ServeApp::bootstrap_servers() const { return impl_->bootstrap
 Status ServeApp::status() const { return impl_->status(); }
 bool ServeApp::ready() const { return impl_->ready(); }
 int64_t ServeApp::delivered() const { return impl_->delivered(); }
+std::string ServeApp::metrics_address() const { return impl_->metrics_address(); }
 
 }  // namespace nlpflow

@@ -20,10 +20,18 @@
 // Carrying on would stall the committed offset behind the failed record
 // forever while work continued; a restart re-reads from the last commit.
 //
+// Metrics (metrics.listen not empty): the HTTP endpoint starts first, before
+// the model loads, so that /healthz and /readyz answer during start-up; see
+// README "Metrics" for every metric. /readyz is 200 once the model is loaded
+// and warmed up, the pipeline started and partitions are assigned, and while
+// it is not stopping and healthy; /healthz is 200 while status() is OK.
+//
 // Threads: Create, Start, Stop, bootstrap_servers and status are for the
-// owner's thread.
+// owner's thread. status, ready and metrics_address may also be called by the
+// metrics server's threads.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -32,9 +40,16 @@
 
 namespace nlpflow {
 
+// For tests only.
+struct ServeAppTestHooks {
+  // Runs on an infer thread before each batch (EmbedGraphOptions::before_infer).
+  std::function<void()> before_infer;
+};
+
 class ServeApp {
  public:
-  static Result<std::unique_ptr<ServeApp>> Create(const Config& config);
+  static Result<std::unique_ptr<ServeApp>> Create(const Config& config,
+                                                  ServeAppTestHooks hooks = {});
   ~ServeApp();
 
   // Joins the group and starts consuming.
@@ -49,6 +64,8 @@ class ServeApp {
   bool ready() const;
   // Results and dead letters acknowledged by the broker so far.
   int64_t delivered() const;
+  // The metrics endpoint's bound address ("127.0.0.1:38211"); "" if off.
+  std::string metrics_address() const;
 
   class Impl;
 

@@ -82,6 +82,11 @@ class KafkaSource::Impl {
     return fatal_;
   }
 
+  std::vector<PartitionPosition> positions() const {
+    std::lock_guard<std::mutex> lock(positions_mutex_);
+    return positions_;
+  }
+
   KafkaSourceStats stats() const {
     KafkaSourceStats s;
     s.records = records_.load();
@@ -116,6 +121,7 @@ class KafkaSource::Impl {
   void HandleMessage(const rd_kafka_message_t* message);
   void UpdateBackpressure();
   void SetAssignmentPaused(bool pause);
+  void UpdatePositions();
   void CommitAsync();
   rd_kafka_resp_err_t CommitSync(
       const std::vector<TopicPartitionOffset>& offsets);
@@ -170,6 +176,9 @@ class KafkaSource::Impl {
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> commit_failures_{0};
   std::atomic<int32_t> assigned_partitions_{0};
+
+  mutable std::mutex positions_mutex_;
+  std::vector<PartitionPosition> positions_;  // GUARDED_BY(positions_mutex_)
 };
 
 Status KafkaSource::Impl::Init() {
@@ -274,6 +283,7 @@ void KafkaSource::Impl::PollLoop() {
     }
     if (Clock::now() >= next_commit) {
       CommitAsync();
+      UpdatePositions();
       next_commit = Clock::now() + commit_interval;
     }
   }
@@ -404,6 +414,37 @@ void KafkaSource::Impl::SetAssignmentPaused(bool pause) {
   // Partitions assigned later are paused by OnRebalance while paused_ holds.
   paused_ = pause;
   paused_now_.store(pause);
+}
+
+// rd_kafka_position and rd_kafka_get_watermark_offsets read the client's
+// local per-partition state; neither is a request to the group thread (see
+// OnRebalance) nor to a broker.
+void KafkaSource::Impl::UpdatePositions() {
+  std::vector<PartitionPosition> out;
+  if (!assignment_.empty()) {
+    PartitionListPtr list(
+        rd_kafka_topic_partition_list_new(static_cast<int>(assignment_.size())));
+    for (const TopicPartition& tp : assignment_) {
+      rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+    }
+    rd_kafka_position(consumer_.get(), list.get());
+    for (int i = 0; i < list->cnt; ++i) {
+      const rd_kafka_topic_partition_t& p = list->elems[i];
+      PartitionPosition pp;
+      pp.topic = p.topic;
+      pp.partition = p.partition;
+      pp.position = p.offset >= 0 ? p.offset : -1;
+      int64_t low = -1, high = -1;
+      if (rd_kafka_get_watermark_offsets(consumer_.get(), p.topic, p.partition, &low,
+                                         &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+          high >= 0) {
+        pp.high_watermark = high;
+      }
+      out.push_back(std::move(pp));
+    }
+  }
+  std::lock_guard<std::mutex> lock(positions_mutex_);
+  positions_ = std::move(out);
 }
 
 void KafkaSource::Impl::CommitAsync() {
@@ -622,5 +663,9 @@ Status KafkaSource::Stop(int drain_timeout_ms) {
 Status KafkaSource::status() const { return impl_->status(); }
 
 KafkaSourceStats KafkaSource::stats() const { return impl_->stats(); }
+
+std::vector<PartitionPosition> KafkaSource::positions() const {
+  return impl_->positions();
+}
 
 }  // namespace nlpflow

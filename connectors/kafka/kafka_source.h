@@ -52,6 +52,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "common/record.h"
 #include "common/status.h"
@@ -69,6 +71,17 @@ struct KafkaSourceStats {
   uint64_t commits = 0;           // successful offset commits (async or sync)
   uint64_t commit_failures = 0;
   int32_t assigned_partitions = 0;
+};
+
+// Where the consumer stands in one assigned partition (for consumer lag).
+struct PartitionPosition {
+  std::string topic;
+  int32_t partition = -1;
+  // The next offset to hand over (last handed-over offset + 1); -1 until a
+  // record of the partition was handed over since it was assigned.
+  int64_t position = -1;
+  // The partition's end offset as of the last fetch response; -1 if none yet.
+  int64_t high_watermark = -1;
 };
 
 class KafkaSource {
@@ -111,6 +124,11 @@ class KafkaSource {
   Status status() const;
 
   KafkaSourceStats stats() const;
+
+  // Every assigned partition's position and high watermark, as the poll
+  // thread last read them from librdkafka's local state (every
+  // commit_interval_ms; no broker request). Sorted by (topic, partition).
+  std::vector<PartitionPosition> positions() const;
 
  private:
   class Impl;
