@@ -219,8 +219,9 @@ class ServeApp::Impl {
 
   // One snapshot, so that in = out + dead + in_flight holds in every scrape.
   std::vector<CollectedFamily> CollectGraphCounts() const {
-    if (!initialized_.load()) return {};
-    const GraphCounts c = graph_->counts();
+    // Before the graph exists nothing entered it: zeros, so that the series
+    // are there from the first scrape on.
+    const GraphCounts c = initialized_.load() ? graph_->counts() : GraphCounts{};
     CollectedFamily dead{"nlpflow_records_dead_lettered_total",
                          "Dead letters handed to the sink, by the stage that rejected the record",
                          "counter",
@@ -250,9 +251,15 @@ class ServeApp::Impl {
                         "gauge",
                         {}};
     for (const PartitionPosition& p : source_->positions()) {
-      if (p.position < 0 || p.high_watermark < 0) continue;  // unknown
+      if (p.high_watermark < 0) continue;  // no fetch answered yet
+      int64_t next = p.position;
+      // Nothing read since the assignment: the start is the committed offset,
+      // which the client does not expose without a broker request; known
+      // only for an empty partition. Otherwise the sample is left out.
+      if (next < 0 && p.low_watermark == p.high_watermark) next = p.high_watermark;
+      if (next < 0) continue;
       lag.samples.push_back({{{"topic", p.topic}, {"partition", std::to_string(p.partition)}},
-                             static_cast<double>(std::max<int64_t>(0, p.high_watermark - p.position))});
+                             static_cast<double>(std::max<int64_t>(0, p.high_watermark - next))});
     }
     return {
         {"nlpflow_records_unacknowledged",

@@ -438,6 +438,7 @@ void KafkaSource::Impl::UpdatePositions() {
       if (rd_kafka_get_watermark_offsets(consumer_.get(), p.topic, p.partition, &low,
                                          &high) == RD_KAFKA_RESP_ERR_NO_ERROR &&
           high >= 0) {
+        pp.low_watermark = low;
         pp.high_watermark = high;
       }
       out.push_back(std::move(pp));

@@ -80,7 +80,9 @@ struct PartitionPosition {
   // The next offset to hand over (last handed-over offset + 1); -1 until a
   // record of the partition was handed over since it was assigned.
   int64_t position = -1;
-  // The partition's end offset as of the last fetch response; -1 if none yet.
+  // The partition's first and end offsets as of the last fetch response; -1
+  // if none yet.
+  int64_t low_watermark = -1;
   int64_t high_watermark = -1;
 };
 

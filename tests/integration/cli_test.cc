@@ -46,7 +46,7 @@ TEST(CliTest, MissingConfigFileIsNamed) {
 
 TEST(CliTest, MissingModelStopsStartUpWithOneLine) {
   auto r = RunCommand({NlpflowBinary(), "run", "--config", Config(), "--set",
-                       "model.path=/nonexistent/model"});
+                       "model.path=/nonexistent/model", "--set", "metrics.listen=127.0.0.1:0"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr("model.path /nonexistent/model is not a folder"));
 }
@@ -54,7 +54,7 @@ TEST(CliTest, MissingModelStopsStartUpWithOneLine) {
 TEST(CliTest, UnreachableBrokerStopsStartUpNamingIt) {
   auto r = RunCommand({NlpflowBinary(), "run", "--config", Config(), "--set",
                        "kafka.bootstrap_servers=127.0.0.1:1", "--set",
-                       "kafka.connect_timeout_ms=2000", "--set",
+                       "kafka.connect_timeout_ms=2000", "--set", "metrics.listen=127.0.0.1:0", "--set",
                        "model.path=" + SourceDir() + "/models/all-MiniLM-L6-v2"},
                       std::chrono::seconds(60));
   EXPECT_EQ(r.exit_code, 1) << r.output;

@@ -333,7 +333,9 @@ std::vector<std::string> RunArgs(const std::string& bootstrap, const std::string
       "--set", "kafka.output_topic=" + out_topic,
       "--set", "kafka.dead_letter_topic=" + dlq_topic,
       "--set", "kafka.group_id=" + group,
-      "--set", "model.path=" + SourceDir() + "/models/all-MiniLM-L6-v2"};
+      "--set", "model.path=" + SourceDir() + "/models/all-MiniLM-L6-v2",
+      // A free port: tests (and other checkouts' tests) run side by side.
+      "--set", "metrics.listen=127.0.0.1:0"};
   for (const auto& s : extra_sets) {
     args.push_back("--set");
     args.push_back(s);

@@ -104,7 +104,8 @@ class TempDir {
   std::string path_;
 };
 
-// `nlpflow run` arguments for a pipeline on the test cluster.
+// `nlpflow run` arguments for a pipeline on the test cluster; the metrics
+// endpoint on a free port of 127.0.0.1 (its log names it).
 std::vector<std::string> RunArgs(const std::string& bootstrap, const std::string& in_topic,
                                  const std::string& out_topic, const std::string& dlq_topic,
                                  const std::string& group,

@@ -1,0 +1,346 @@
+// The metrics endpoint against a real Kafka broker (scripts/kafka):
+//   - `nlpflow run` as a child process, scraped while it works: in = out +
+//     dead letters + in flight at every scrape, /readyz, lag to 0;
+//   - the serve app in this process with its infer stage stalled by a gate:
+//     the source takes exactly pipeline.max_in_flight records, pauses and
+//     stays there; released, every record comes out exactly once.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <regex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "pipeline/config.h"
+#include "pipeline/serve_app.h"
+#include "tests/integration/test_util.h"
+
+namespace nlpflow::testing {
+namespace {
+
+using ::testing::HasSubstr;
+
+class KafkaEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override { KafkaCluster::Start(); }
+  void TearDown() override { KafkaCluster::Stop(); }
+};
+
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new KafkaEnvironment);
+
+// One scrape: series text (name and labels, as written) to value.
+using Scrape = std::map<std::string, double>;
+
+Scrape Parse(const std::string& text) {
+  Scrape s;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const size_t space = line.rfind(' ');
+    s[line.substr(0, space)] = std::stod(line.substr(space + 1));
+  }
+  return s;
+}
+
+struct HttpAnswer {
+  int status = -1;
+  std::string body;
+};
+
+HttpAnswer Get(int port, const std::string& path) {
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(5);
+  auto r = c.Get(path.c_str());
+  if (!r) return {};
+  return {r->status, r->body};
+}
+
+double Sum(const Scrape& s, const std::string& prefix) {
+  double total = 0;
+  for (const auto& [k, v] : s) {
+    if (k.rfind(prefix, 0) == 0) total += v;
+  }
+  return total;
+}
+
+// Checks the identity on one scrape; returns the failure, or "".
+std::string CountsAddUp(const Scrape& s) {
+  for (const char* name : {"nlpflow_records_in_total", "nlpflow_records_out_total",
+                           "nlpflow_records_in_flight"}) {
+    if (!s.count(name)) return std::string("missing ") + name;
+  }
+  const double in = s.at("nlpflow_records_in_total");
+  const double out = s.at("nlpflow_records_out_total");
+  const double dead = Sum(s, "nlpflow_records_dead_lettered_total{");
+  const double in_flight = s.at("nlpflow_records_in_flight");
+  if (in != out + dead + in_flight || in_flight < 0) {
+    std::ostringstream m;
+    m << "in " << in << " != out " << out << " + dead " << dead << " + in_flight " << in_flight;
+    return m.str();
+  }
+  return "";
+}
+
+class MetricsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    bootstrap_ = KafkaCluster::bootstrap();
+    ASSERT_FALSE(bootstrap_.empty()) << "the Kafka broker did not start";
+    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    in_ = name + "-in";
+    out_ = name + "-out";
+    dlq_ = name + "-dlq";
+    group_ = name + "-group";
+  }
+
+  std::string bootstrap_, in_, out_, dlq_, group_;
+  TempDir tmp_;
+};
+
+TEST_F(MetricsTest, CountersAddUpAtEveryScrapeOfARunningPipeline) {
+  std::vector<std::pair<std::string, std::string>> input;
+  int good = 0, poison = 0;
+  for (int i = 0; i < 1500; ++i) {
+    input.emplace_back("g" + std::to_string(i), nlohmann::json{{"text", TestText(i)}}.dump());
+    ++good;
+    if (i % 50 == 25) {
+      input.emplace_back("p-empty-" + std::to_string(i), R"({"text": ""})");
+      input.emplace_back("p-json-" + std::to_string(i), R"({"text": "unterminated)");
+      poison += 2;
+    }
+  }
+  const int n = good + poison;
+  CreateTopic(bootstrap_, in_, 4);
+  ProduceAll(bootstrap_, in_, input);
+
+  const int max_in_flight = 64;
+  Process p(RunArgs(bootstrap_, in_, out_, dlq_, group_,
+                    {"input.format=json", "pipeline.max_in_flight=" + std::to_string(max_in_flight),
+                     "batch.max_batch_size=16"}),
+            tmp_.path() + "/nlpflow.log");
+  ASSERT_TRUE(p.WaitForLog("metrics listening on 127.0.0.1:", std::chrono::seconds(60))) << p.Log();
+  std::smatch m;
+  const std::string log = p.Log();
+  ASSERT_TRUE(std::regex_search(log, m, std::regex("metrics listening on 127\\.0\\.0\\.1:(\\d+)")));
+  const int port = std::stoi(m[1]);
+
+  int scrapes = 0, busy_scrapes = 0;
+  double max_in_flight_seen = 0;
+  bool was_ready = false;
+  std::vector<std::string> failures;
+  Scrape last;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(300);
+  while (std::chrono::steady_clock::now() < deadline) {
+    HttpAnswer metrics = Get(port, "/metrics");
+    ASSERT_EQ(metrics.status, 200) << p.Log();
+    last = Parse(metrics.body);
+    ++scrapes;
+    if (std::string f = CountsAddUp(last); !f.empty()) failures.push_back(f);
+    if (last.count("nlpflow_records_in_flight")) {
+      max_in_flight_seen = std::max(max_in_flight_seen, last.at("nlpflow_records_in_flight"));
+      if (last.at("nlpflow_records_in_flight") > 0) ++busy_scrapes;
+    }
+    if (!was_ready && Get(port, "/readyz").status == 200) was_ready = true;
+    if (last["nlpflow_records_acknowledged_total"] == n &&
+        Sum(last, "nlpflow_consumer_lag{") == 0 && last.count("nlpflow_consumer_lag{topic=\"" + in_ + "\",partition=\"3\"}")) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::printf("%d scrapes, %d with records in flight, at most %.0f in flight\n", scrapes,
+              busy_scrapes, max_in_flight_seen);
+  EXPECT_TRUE(failures.empty()) << failures.size() << " of " << scrapes
+                                << " scrapes did not add up, first: " << failures.front();
+  EXPECT_TRUE(was_ready);
+  EXPECT_GT(busy_scrapes, 0) << "no scrape saw work in progress: the identity was not tested "
+                                "under load";
+  // At the end: everything in came out, as a result or a dead letter.
+  EXPECT_EQ(last["nlpflow_records_in_total"], n) << p.Log();
+  EXPECT_EQ(last["nlpflow_records_out_total"], good);
+  EXPECT_EQ(last["nlpflow_records_dead_lettered_total{stage=\"decode\"}"], poison);
+  EXPECT_EQ(Sum(last, "nlpflow_records_dead_lettered_total{"), poison);
+  EXPECT_EQ(last["nlpflow_records_in_flight"], 0);
+  EXPECT_EQ(last["nlpflow_records_acknowledged_total"], n);
+  EXPECT_EQ(last["nlpflow_records_unacknowledged"], 0);
+  EXPECT_LE(last["nlpflow_records_unacknowledged_max"], max_in_flight);
+  EXPECT_EQ(last["nlpflow_records_in_flight_limit"], max_in_flight);
+  EXPECT_GE(last["nlpflow_source_pauses_total"], 1) << "1,600 records against a bound of 64";
+  EXPECT_EQ(last["nlpflow_source_assigned_partitions"], 4);
+  for (int part = 0; part < 4; ++part) {
+    EXPECT_EQ(last.count("nlpflow_consumer_lag{topic=\"" + in_ + "\",partition=\"" +
+                         std::to_string(part) + "\"}"),
+              1u)
+        << part;
+  }
+  EXPECT_EQ(Sum(last, "nlpflow_consumer_lag{"), 0);
+  // Histograms: one observation per result and stage; the sink's per
+  // acknowledgement (results and dead letters).
+  EXPECT_EQ(last["nlpflow_stage_compute_seconds_count{stage=\"infer\"}"], good);
+  EXPECT_EQ(last["nlpflow_stage_queue_seconds_count{stage=\"batch\"}"], good);
+  EXPECT_EQ(last["nlpflow_stage_compute_seconds_count{stage=\"sink\"}"], n);
+  EXPECT_EQ(last["nlpflow_batch_size_sum"], good);
+  EXPECT_GT(last["nlpflow_batch_tokens_sum{kind=\"padded\"}"],
+            last["nlpflow_batch_tokens_sum{kind=\"real\"}"]);
+  EXPECT_GT(last["nlpflow_process_resident_memory_bytes"], 0);
+  EXPECT_EQ(Sum(last, "nlpflow_model_info{"), 1);
+  EXPECT_EQ(Get(port, "/healthz").status, 200);
+
+  // What the broker holds agrees.
+  EXPECT_EQ(ConsumeAll(bootstrap_, out_, good, std::chrono::seconds(60)).size(),
+            static_cast<size_t>(good));
+  EXPECT_EQ(ConsumeAll(bootstrap_, dlq_, poison, std::chrono::seconds(60)).size(),
+            static_cast<size_t>(poison));
+
+  p.Signal(SIGTERM);
+  EXPECT_EQ(p.Wait(std::chrono::seconds(60)).value_or(-1), 0) << p.Log();
+}
+
+// Opens and closes the infer stage of the in-process app.
+class Gate {
+ public:
+  void Set(bool open) {
+    {
+      std::lock_guard<std::mutex> l(mu_);
+      open_ = open;
+    }
+    cv_.notify_all();
+  }
+  void Pass() {
+    std::unique_lock<std::mutex> l(mu_);
+    cv_.wait(l, [&] { return open_; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool open_ = true;
+};
+
+TEST_F(MetricsTest, StalledInferPausesTheSourceAtTheBoundAndLosesNothing) {
+  const int n = 3000, max_in_flight = 100;
+  std::vector<std::pair<std::string, std::string>> input;
+  for (int i = 0; i < n; ++i) input.emplace_back("k" + std::to_string(i), TestText(i));
+  // One partition: its position is known from the first record on, so the
+  // lag is exact while paused (see nlpflow_consumer_lag in README).
+  CreateTopic(bootstrap_, in_, 1);
+  ProduceAll(bootstrap_, in_, input);
+
+  auto config = ParseConfig(
+      "", {"kafka.bootstrap_servers=" + bootstrap_, "kafka.input_topics=[" + in_ + "]",
+           "kafka.output_topic=" + out_, "kafka.dead_letter_topic=" + dlq_,
+           "kafka.group_id=" + group_,
+           "model.path=" + SourceDir() + "/models/all-MiniLM-L6-v2", "model.instances=2",
+           "pipeline.max_in_flight=" + std::to_string(max_in_flight),
+           "metrics.listen=127.0.0.1:0"});
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  Gate gate;
+  gate.Set(false);
+  auto app = ServeApp::Create(*config, {[&] { gate.Pass(); }});
+  ASSERT_TRUE(app.ok()) << app.status().ToString();
+  const std::string address = (*app)->metrics_address();
+  const int port = std::stoi(address.substr(address.rfind(':') + 1));
+  EXPECT_EQ(Get(port, "/readyz").body, "not ready: not started\n");
+  ASSERT_TRUE((*app)->Start().ok());
+
+  // The source takes records until max_in_flight are unacknowledged, then
+  // pauses: the infer stage holds them all.
+  Scrape s;
+  for (int i = 0; i < 600; ++i) {
+    s = Parse(Get(port, "/metrics").body);
+    if (s["nlpflow_source_paused"] == 1) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(s["nlpflow_source_paused"], 1);
+  EXPECT_EQ(Get(port, "/readyz").status, 200);
+  // Paused, polling on, for two seconds: not one record more comes in, and
+  // the lag shows the rest waiting in Kafka.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const Scrape stalled = Parse(Get(port, "/metrics").body);
+  std::printf("stalled: in %.0f, in flight %.0f, unacknowledged %.0f, lag %.0f, rss %.1f MiB\n",
+              stalled.at("nlpflow_records_in_total"), stalled.at("nlpflow_records_in_flight"),
+              stalled.at("nlpflow_records_unacknowledged"), Sum(stalled, "nlpflow_consumer_lag{"),
+              stalled.at("nlpflow_process_resident_memory_bytes") / (1 << 20));
+  EXPECT_EQ(stalled.at("nlpflow_source_paused"), 1);
+  EXPECT_EQ(stalled.at("nlpflow_records_in_total"), max_in_flight);
+  EXPECT_EQ(stalled.at("nlpflow_records_in_flight"), max_in_flight);
+  EXPECT_EQ(stalled.at("nlpflow_records_unacknowledged"), max_in_flight);
+  EXPECT_EQ(stalled.at("nlpflow_records_out_total"), 0);
+  EXPECT_EQ(Sum(stalled, "nlpflow_consumer_lag{"), n - max_in_flight);
+  EXPECT_EQ(CountsAddUp(stalled), "");
+
+  gate.Set(true);
+  Scrape done;
+  for (int i = 0; i < 3000; ++i) {
+    done = Parse(Get(port, "/metrics").body);
+    EXPECT_EQ(CountsAddUp(done), "");
+    if (done["nlpflow_records_acknowledged_total"] == n && Sum(done, "nlpflow_consumer_lag{") == 0) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(done["nlpflow_records_in_total"], n);
+  EXPECT_EQ(done["nlpflow_records_out_total"], n);
+  EXPECT_EQ(done["nlpflow_records_acknowledged_total"], n);
+  EXPECT_EQ(done["nlpflow_records_in_flight"], 0);
+  EXPECT_EQ(done["nlpflow_source_paused"], 0);
+  EXPECT_GE(done["nlpflow_source_pauses_total"], 1);
+  EXPECT_EQ(done["nlpflow_records_unacknowledged_max"], max_in_flight);
+  EXPECT_EQ(Sum(done, "nlpflow_consumer_lag{"), 0);
+  std::printf("released: %.0f pauses, peak rss %.1f MiB\n", done["nlpflow_source_pauses_total"],
+              done["nlpflow_process_resident_memory_max_bytes"] / (1 << 20));
+  ASSERT_TRUE((*app)->Stop().ok());
+
+  // Every record exactly once on the output topic.
+  std::map<std::string, int> seen;
+  for (const auto& msg : ConsumeAll(bootstrap_, out_, 2 * n, std::chrono::seconds(120),
+                                    /*idle=*/std::chrono::seconds(3))) {
+    ++seen[msg.key.value_or("")];
+  }
+  int missing = 0, duplicated = 0;
+  for (const auto& [key, text] : input) {
+    if (!seen.count(key)) {
+      ++missing;
+    } else if (seen[key] > 1) {
+      ++duplicated;
+    }
+  }
+  EXPECT_EQ(missing, 0);
+  EXPECT_EQ(duplicated, 0);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(n));
+  EXPECT_EQ(GroupLag(bootstrap_, group_, in_), 0);
+}
+
+TEST_F(MetricsTest, AMetricsPortInUseStopsStartUpNamingTheAddress) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  socklen_t len = sizeof(addr);
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
+  CreateTopic(bootstrap_, in_, 1);
+  auto r = RunCommand(RunArgs(bootstrap_, in_, out_, dlq_, group_, {"metrics.listen=" + taken}),
+                      std::chrono::seconds(60));
+  close(fd);
+  EXPECT_EQ(r.exit_code, 1) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("nlpflow: metrics.listen " + taken +
+                                  ": cannot listen on this address (in use, or not an "
+                                  "address of this machine)"));
+}
+
+}  // namespace
+}  // namespace nlpflow::testing
