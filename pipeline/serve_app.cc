@@ -106,8 +106,6 @@ class ServeApp::Impl {
           const int64_t unacknowledged = tracker_->in_flight();
           if (unacknowledged > unacknowledged_max_.load()) unacknowledged_max_.store(unacknowledged);
         }));
-    registry_.AddCollector([this] { return CollectGraphCounts(); });
-    registry_.AddCollector([this] { return CollectSource(); });
     initialized_.store(true);
     return Status::Ok();
   }
@@ -214,6 +212,9 @@ class ServeApp::Impl {
                   "pipeline.max_in_flight: at this many unacknowledged records the source "
                   "pauses")
         ->Set(config_.pipeline.max_in_flight);
+    // The collectors read the graph and the source only once initialized_.
+    registry_.AddCollector([this] { return CollectGraphCounts(); });
+    registry_.AddCollector([this] { return CollectSource(); });
     registry_.AddCollector([] { return CollectProcess(); });
   }
 
