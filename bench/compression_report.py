@@ -44,9 +44,19 @@ def main():
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "compression"))
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--max-length", type=int, default=64)
+    ap.add_argument("--render", help="only rewrite .md/.png from this report .json")
     a = ap.parse_args()
+    if a.render:
+        with open(a.render) as f:
+            j = json.load(f)
+        stem = a.render[: -len(".json")]
+        write_markdown(stem + ".md", j["results"], j["builds"], j["commands"], j["sizes"],
+                       j["max_length"])
+        plot(stem + ".png", j["results"])
+        print(open(stem + ".md").read())
+        return
     q = a.quick
-    sizes = dict(distill=200 if q else 2000, train=150 if q else 600, test=100 if q else 400)
+    sizes = dict(distill=200 if q else 2000, train=150 if q else 400, test=100 if q else 300)
     data = os.path.join(a.work, "data")
     models = os.path.join(a.work, "models")
     log = []
@@ -60,7 +70,7 @@ def main():
     train = common + ["--set", "model.threads=2", "--set", "model.instances=1"]
     evalset = common + ["--set", "model.threads=1", "--set", "model.instances=1"]
     distill_texts = os.path.join(data, "distill.jsonl")
-    epochs = "1" if q else "2"
+    epochs = "1"
 
     def path(name):
         return os.path.join(models, name)
@@ -74,7 +84,7 @@ def main():
         builds[f"pruned-ffn-{pct}"] = run(
             [NLPFLOW, "prune", *train, "--texts", distill_texts, "--out", path(f"pruned-ffn-{pct}"),
              "--method", "ffn", "--amount", str(pct / 100), "--recover-epochs", "1",
-             "--max-texts", "200" if q else "1000", "--lr", "2e-4"], log)
+             "--max-texts", "200" if q else "400", "--lr", "2e-4"], log)
     builds["l1-30"] = run([NLPFLOW, "prune", *train, "--out", path("l1-30"), "--method", "l1",
                            "--amount", "0.3"], log)
     builds["int8-dynamic"] = run([NLPFLOW, "quantize", *train, "--mode", "dynamic",
@@ -101,7 +111,7 @@ def main():
     for name, folder in rows:
         r = run([NLPFLOW, "eval", *evalset, "--variant", folder,
                  "--train", os.path.join(data, "train.jsonl"),
-                 "--test", os.path.join(data, "test.jsonl"), "--rate", "5" if q else "15"], log)
+                 "--test", os.path.join(data, "test.jsonl"), "--rate", "5" if q else "20"], log)
         r["name"] = name
         results.append(r)
     base = results[0]
@@ -165,6 +175,9 @@ def write_markdown(path, results, builds, log, sizes, max_length):
          s["throughput"]["records_per_s"] >= dy["throughput"]["records_per_s"] and
          s["spam"]["f1"] >= dy["spam"]["f1"] and
          s["cosine_to_teacher"]["mean"] >= dy["cosine_to_teacher"]["mean"])
+    notes = os.path.join(ROOT, "bench", "compression_notes.md")
+    if os.path.exists(notes):
+        lines += ["", open(notes).read().rstrip()]
     lines += ["", "## Builds", ""]
     for name, b in builds.items():
         keep = {k: v for k, v in b.items() if k not in ("sites",)}
@@ -173,7 +186,7 @@ def write_markdown(path, results, builds, log, sizes, max_length):
     lines += [f"{c['command']}   # {c['seconds']} s" for c in log]
     lines += ["```", ""]
     with open(path, "w") as f:
-        f.write("\n".join(lines))
+        f.write("\n".join(lines).replace(ROOT + "/", ""))
 
 
 def plot(path, results):
@@ -186,10 +199,11 @@ def plot(path, results):
               file=sys.stderr)
         return
     fig, ax = plt.subplots(figsize=(8, 5))
-    for r in results:
+    for i, r in enumerate(results):
         x, y = r["throughput"]["records_per_s"], r["spam"]["f1"]
         ax.scatter([x], [y])
-        ax.annotate(r["name"], (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
+        ax.annotate(r["name"], (x, y), textcoords="offset points",
+                    xytext=(4, 4 if i % 2 == 0 else -12), fontsize=8)
     ax.set_xlabel("throughput through the embed graph (texts/s, 1 instance, 1 thread)")
     ax.set_ylabel("spam F1 (held out; head trained on the teacher)")
     ax.set_title("all-MiniLM-L6-v2 compression variants: accuracy vs throughput")
