@@ -247,6 +247,12 @@ TEST_F(MetricsTest, StalledInferPausesTheSourceAtTheBoundAndLosesNothing) {
   gate.Set(false);
   auto app = ServeApp::Create(*config, {[&] { gate.Pass(); }});
   ASSERT_TRUE(app.ok()) << app.status().ToString();
+  // Whatever fails below, the gate opens before the app stops (it would
+  // wait for the held batches forever).
+  struct OpenOnExit {
+    Gate* gate;
+    ~OpenOnExit() { gate->Set(true); }
+  } open_on_exit{&gate};
   const std::string address = (*app)->metrics_address();
   const int port = std::stoi(address.substr(address.rfind(':') + 1));
   EXPECT_EQ(Get(port, "/readyz").body, "not ready: not started\n");
