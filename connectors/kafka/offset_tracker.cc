@@ -22,10 +22,13 @@ Status OffsetTracker::Track(std::string_view topic, int32_t partition,
   std::lock_guard<std::mutex> lock(mutex_);
   auto it = partitions_.find(std::pair<std::string_view, int32_t>(topic, partition));
   if (it == partitions_.end()) {
-    it = partitions_.emplace(Key(std::string(topic), partition), PartitionState())
+    PartitionState fresh;
+    fresh.min_sequence = FenceOf(topic, partition);
+    it = partitions_.emplace(Key(std::string(topic), partition), std::move(fresh))
              .first;
   }
   PartitionState& p = it->second;
+  if (p.start_offset < 0) p.start_offset = offset;
   if (offset <= p.last_tracked) {
     return Status::FailedPrecondition(
         "offset " + std::to_string(offset) + " of " + Name(topic, partition) +
@@ -45,7 +48,11 @@ Status OffsetTracker::MarkDone(std::string_view topic, int32_t partition,
   if (it == partitions_.end()) {
     return Status::NotFound(Name(topic, partition) + " is not tracked");
   }
-  PartitionState& p = it->second;
+  return MarkDoneLocked(topic, partition, offset, it->second);
+}
+
+Status OffsetTracker::MarkDoneLocked(std::string_view topic, int32_t partition,
+                                     int64_t offset, PartitionState& p) {
   std::deque<Entry>& w = p.window;
   if (w.empty() || offset < w.front().offset || offset > w.back().offset) {
     return Status::NotFound("offset " + std::to_string(offset) + " of " +
@@ -76,6 +83,90 @@ Status OffsetTracker::MarkDone(std::string_view topic, int32_t partition,
     w.pop_front();
   }
   return Status::Ok();
+}
+
+Status OffsetTracker::MarkDone(std::string_view topic, int32_t partition,
+                               int64_t offset, uint64_t sequence) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = partitions_.find(std::pair<std::string_view, int32_t>(topic, partition));
+  if (it == partitions_.end() || sequence < it->second.min_sequence) {
+    // Tracked by an earlier assignment and forgotten since: it still counted
+    // as in flight (an orphan) until now.
+    in_flight_.fetch_sub(1, std::memory_order_release);
+    return Status::NotFound("offset " + std::to_string(offset) + " of " +
+                            Name(topic, partition) +
+                            " is stale (the partition was forgotten)");
+  }
+  return MarkDoneLocked(topic, partition, offset, it->second);
+}
+
+bool OffsetTracker::IsCurrent(std::string_view topic, int32_t partition,
+                              uint64_t sequence) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return sequence >= FenceOf(topic, partition);
+}
+
+void OffsetTracker::Release(std::string_view topic, int32_t partition,
+                            int64_t offset, uint64_t sequence) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = partitions_.find(std::pair<std::string_view, int32_t>(topic, partition));
+  if (it == partitions_.end() || sequence < it->second.min_sequence) {
+    in_flight_.fetch_sub(1, std::memory_order_release);  // an orphan
+    return;
+  }
+  std::deque<Entry>& w = it->second.window;
+  auto found = std::lower_bound(
+      w.begin(), w.end(), offset,
+      [](const Entry& e, int64_t value) { return e.offset < value; });
+  if (found != w.end() && found->offset == offset && !found->done &&
+      !found->released) {
+    found->released = true;
+    in_flight_.fetch_sub(1, std::memory_order_release);
+  }
+}
+
+uint64_t OffsetTracker::FenceOf(std::string_view topic, int32_t partition) const {
+  auto it = fences_.find(std::pair<std::string_view, int32_t>(topic, partition));
+  return it == fences_.end() ? 0 : it->second;
+}
+
+void OffsetTracker::Fence(const std::vector<TopicPartition>& partitions,
+                          uint64_t fence_sequence) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  fence_generation_.fetch_add(1, std::memory_order_release);
+  for (const TopicPartition& tp : partitions) {
+    uint64_t& fence = fences_[Key(tp.topic, tp.partition)];
+    fence = std::max(fence, fence_sequence);
+  }
+}
+
+int64_t OffsetTracker::Unfinished(const std::vector<TopicPartition>& partitions) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  int64_t n = 0;
+  for (const TopicPartition& tp : partitions) {
+    auto it = partitions_.find(
+        std::pair<std::string_view, int32_t>(tp.topic, tp.partition));
+    if (it == partitions_.end()) continue;
+    for (const Entry& e : it->second.window) n += (e.done || e.released) ? 0 : 1;
+  }
+  return n;
+}
+
+std::optional<int64_t> OffsetTracker::OldestUnfinished(std::string_view topic,
+                                                      int32_t partition) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = partitions_.find(std::pair<std::string_view, int32_t>(topic, partition));
+  if (it == partitions_.end() || it->second.window.empty()) return std::nullopt;
+  return it->second.window.front().offset;
+}
+
+std::vector<TopicPartitionOffset> OffsetTracker::StartPositions() const {
+  std::vector<TopicPartitionOffset> out;
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& [key, p] : partitions_) {
+    if (p.start_offset >= 0) out.push_back({key.first, key.second, p.start_offset});
+  }
+  return out;
 }
 
 std::vector<TopicPartitionOffset> OffsetTracker::TakeCommittable() {
@@ -130,17 +221,31 @@ void OffsetTracker::RestoreCommittable(
   }
 }
 
-void OffsetTracker::Forget(const std::vector<TopicPartition>& partitions) {
+// Unfinished records of a forgotten partition are still in the graph: they
+// keep counting in in_flight_ until their MarkDone (with sequence) or Release
+// finds them stale. (Before, Forget subtracted them at once, and the source
+// could hand over max_in_flight more records while they were still there.)
+void OffsetTracker::Forget(const std::vector<TopicPartition>& partitions,
+                           uint64_t fence_sequence) {
   std::lock_guard<std::mutex> lock(mutex_);
+  fence_generation_.fetch_add(1, std::memory_order_release);
   for (const TopicPartition& tp : partitions) {
+    uint64_t& fence = fences_[Key(tp.topic, tp.partition)];
+    fence = std::max(fence, fence_sequence);
     auto it = partitions_.find(
         std::pair<std::string_view, int32_t>(tp.topic, tp.partition));
-    if (it == partitions_.end()) continue;
-    int64_t unfinished = 0;
-    for (const Entry& e : it->second.window) unfinished += e.done ? 0 : 1;
-    in_flight_.fetch_sub(unfinished, std::memory_order_release);
-    partitions_.erase(it);
+    if (it != partitions_.end()) partitions_.erase(it);
   }
+}
+
+void OffsetTracker::ForgetAll(uint64_t fence_sequence) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  fence_generation_.fetch_add(1, std::memory_order_release);
+  for (const auto& [key, p] : partitions_) {
+    uint64_t& fence = fences_[key];
+    fence = std::max(fence, fence_sequence);
+  }
+  partitions_.clear();
 }
 
 }  // namespace nlpflow

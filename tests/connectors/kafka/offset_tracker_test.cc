@@ -204,17 +204,74 @@ TEST(OffsetTrackerTest, ForgetDropsAPartition) {
   ASSERT_TRUE(t.MarkDone("in", 1, 0).ok());
   EXPECT_EQ(t.in_flight(), 5);
 
-  t.Forget({{"in", 0}, {"unknown", 4}});
-  // Partition 0 had 0, 1 and 3 unfinished.
-  EXPECT_EQ(t.in_flight(), 2);
-  EXPECT_EQ(t.MarkDone("in", 0, 0).code(), StatusCode::kNotFound);
+  t.Forget({{"in", 0}, {"unknown", 4}}, /*fence_sequence=*/7);
+  // Partition 0's unfinished records (0, 1 and 3) are still in the graph:
+  // they keep counting until they leave it.
+  EXPECT_EQ(t.in_flight(), 5);
+  EXPECT_FALSE(t.IsCurrent("in", 0, 6));
+  EXPECT_TRUE(t.IsCurrent("in", 0, 7));
+  EXPECT_TRUE(t.IsCurrent("in", 1, 0));
   EXPECT_THAT(t.TakeCommittable(), ElementsAre(TPO{"in", 1, 1}));
+  EXPECT_EQ(t.MarkDone("in", 0, 0, /*sequence=*/0).code(), StatusCode::kNotFound);
+  t.Release("in", 0, 1, /*sequence=*/1);
+  EXPECT_EQ(t.in_flight(), 3);
 
   // Assigned again later: tracking starts over at the committed offset.
   ASSERT_TRUE(t.Track("in", 0, 0).ok());
-  ASSERT_TRUE(t.MarkDone("in", 0, 0).ok());
+  EXPECT_EQ(t.in_flight(), 4);
+  // The old copy of offset 3 reports late: it must not touch the new state.
+  EXPECT_EQ(t.MarkDone("in", 0, 3, /*sequence=*/3).code(), StatusCode::kNotFound);
+  EXPECT_EQ(t.in_flight(), 3);
+  ASSERT_TRUE(t.MarkDone("in", 0, 0, /*sequence=*/8).ok());
   EXPECT_THAT(t.TakeCommittable(), ElementsAre(TPO{"in", 0, 1}));
   EXPECT_EQ(t.in_flight(), 2);
+}
+
+// The bug this fixes: a late report of a record from before a revoke marked
+// the same offset of the new assignment done, so the new copy's offset was
+// committed before its result was written.
+TEST(OffsetTrackerTest, LateReportAfterReassignmentDoesNotCommitTheNewCopy) {
+  OffsetTracker t;
+  ASSERT_TRUE(t.Track("in", 0, 5).ok());  // sequence 0
+  t.Forget({{"in", 0}}, /*fence_sequence=*/1);
+  ASSERT_TRUE(t.Track("in", 0, 5).ok());  // re-read, sequence 1
+  EXPECT_EQ(t.MarkDone("in", 0, 5, /*sequence=*/0).code(), StatusCode::kNotFound);
+  EXPECT_THAT(t.CommitPositions(), IsEmpty());
+  EXPECT_EQ(t.in_flight(), 1);
+  ASSERT_TRUE(t.MarkDone("in", 0, 5, /*sequence=*/1).ok());
+  EXPECT_THAT(t.CommitPositions(), ElementsAre(TPO{"in", 0, 6}));
+  EXPECT_EQ(t.in_flight(), 0);
+}
+
+TEST(OffsetTrackerTest, FenceKeepsDoneOffsetsCommittableAndReleaseBlocksThePosition) {
+  OffsetTracker t;
+  for (int64_t o = 0; o < 3; ++o) ASSERT_TRUE(t.Track("in", 0, o).ok());
+  ASSERT_TRUE(t.MarkDone("in", 0, 0, 0).ok());
+  t.Fence({{"in", 0}}, 3);
+  EXPECT_FALSE(t.IsCurrent("in", 0, 1));
+  EXPECT_EQ(t.Unfinished({{"in", 0}}), 2);
+  // Produced before the fence, acknowledged after: still done.
+  ASSERT_TRUE(t.MarkDone("in", 0, 2, 2).ok());
+  // Dropped unproduced: no longer in flight, but never done.
+  t.Release("in", 0, 1, 1);
+  EXPECT_EQ(t.in_flight(), 0);
+  EXPECT_EQ(t.Unfinished({{"in", 0}}), 0);
+  EXPECT_THAT(t.CommitPositions(), ElementsAre(TPO{"in", 0, 1}));
+  EXPECT_THAT(t.StartPositions(), ElementsAre(TPO{"in", 0, 0}));
+}
+
+TEST(OffsetTrackerTest, ForgetAllFencesEveryPartition) {
+  OffsetTracker t;
+  ASSERT_TRUE(t.Track("a", 0, 10).ok());
+  ASSERT_TRUE(t.Track("b", 1, 20).ok());
+  t.ForgetAll(2);
+  EXPECT_FALSE(t.IsCurrent("a", 0, 0));
+  EXPECT_FALSE(t.IsCurrent("b", 1, 1));
+  EXPECT_THAT(t.StartPositions(), IsEmpty());
+  EXPECT_EQ(t.in_flight(), 2);
+  t.Release("a", 0, 10, 0);
+  EXPECT_EQ(t.MarkDone("b", 1, 20, 1).code(), StatusCode::kNotFound);
+  EXPECT_EQ(t.in_flight(), 0);
 }
 
 // One thread tracks, three finish in whatever order they get the records.
