@@ -47,6 +47,8 @@ Status ValidateKafkaSourceOptions(const KafkaSourceOptions& o) {
       CheckRange("connect_timeout_ms", o.connect_timeout_ms, 0, kMaxMs));
   NLPFLOW_RETURN_IF_ERROR(CheckRange("stop_commit_timeout_ms",
                                      o.stop_commit_timeout_ms, 0, kMaxMs));
+  NLPFLOW_RETURN_IF_ERROR(
+      CheckRange("revoke_timeout_ms", o.revoke_timeout_ms, 0, kMaxMs));
   return Status::Ok();
 }
 
@@ -60,6 +62,17 @@ Status ValidateKafkaSinkOptions(const KafkaSinkOptions& o) {
       CheckRange("queue_full_timeout_ms", o.queue_full_timeout_ms, 0, kMaxMs));
   NLPFLOW_RETURN_IF_ERROR(
       CheckRange("connect_timeout_ms", o.connect_timeout_ms, 0, kMaxMs));
+  if (!o.transactional_id.empty()) {
+    // The broker's transaction.max.timeout.ms is 15 minutes by default.
+    NLPFLOW_RETURN_IF_ERROR(CheckRange("transaction_timeout_ms",
+                                       o.transaction_timeout_ms, 1000, 900000));
+    if (o.message_timeout_ms > o.transaction_timeout_ms) {
+      return Status::InvalidArgument(
+          "message_timeout_ms: " + std::to_string(o.message_timeout_ms) +
+          " must not exceed transaction_timeout_ms (" +
+          std::to_string(o.transaction_timeout_ms) + ")");
+    }
+  }
   return Status::Ok();
 }
 
@@ -75,6 +88,9 @@ std::vector<std::pair<std::string, std::string>> ConsumerProperties(
       {"enable.auto.offset.store", "false"},
       // A new group starts at the beginning: nothing is skipped silently.
       {"auto.offset.reset", "earliest"},
+      // Input written by transactional producers: only committed records
+      // (librdkafka's default; Java's is read_uncommitted).
+      {"isolation.level", "read_committed"},
       {"enable.partition.eof", "false"},
       // Low latency (FACTS.md): the broker answers a fetch after 10 ms at most
       // even if it has little data, and retries after errors come soon.
@@ -104,6 +120,10 @@ std::vector<std::pair<std::string, std::string>> ProducerProperties(
       {"partitioner", "murmur2_random"},
       {"log.connection.close", "false"},
   };
+  if (!o.transactional_id.empty()) {
+    p.push_back({"transactional.id", o.transactional_id});
+    p.push_back({"transaction.timeout.ms", std::to_string(o.transaction_timeout_ms)});
+  }
   for (const auto& kv : o.producer_properties) p.push_back(kv);
   return p;
 }

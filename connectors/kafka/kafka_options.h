@@ -52,6 +52,11 @@ struct KafkaSourceOptions {
   // it fails only because a rebalance is under way (polling meanwhile, so the
   // rebalance can complete).
   int stop_commit_timeout_ms = 5000;
+  // On a revoke, how long the source waits for the records of the revoked
+  // partitions that are still in the graph to be written (and then commits
+  // them) before it lets the partitions go. What is not written by then is
+  // dropped unwritten and read again by the new owner.
+  int revoke_timeout_ms = 10000;
 
   // librdkafka consumer properties, applied last.
   KafkaProperties consumer_properties;
@@ -73,6 +78,16 @@ struct KafkaSinkOptions {
   // Create() fails with Unavailable if no broker answers within this time.
   // 0 skips the check.
   int connect_timeout_ms = 10000;
+
+  // Exactly-once: a non-empty id makes the producer transactional
+  // (librdkafka transactional.id). It must be stable across restarts of the
+  // same instance (a restart then fences its previous incarnation and aborts
+  // the transaction it left open) and differ between instances.
+  std::string transactional_id;
+  // librdkafka transaction.timeout.ms: the coordinator aborts a transaction
+  // left open longer. message_timeout_ms must not exceed it. Also bounds how
+  // long a commit or abort may take.
+  int transaction_timeout_ms = 60000;
 
   // librdkafka producer properties, applied last.
   KafkaProperties producer_properties;

@@ -18,6 +18,8 @@ namespace nlpflow {
 
 using kafka_internal::BuildConf;
 using kafka_internal::CheckCluster;
+using kafka_internal::ErrorPtr;
+using kafka_internal::PartitionListPtr;
 using kafka_internal::HandlePtr;
 using kafka_internal::NewHandle;
 using kafka_internal::QueuePtr;
@@ -27,6 +29,26 @@ namespace {
 // How long Close waits for the reports of purged messages. They are made
 // locally, so this is only a guard against a stuck delivery callback.
 constexpr int kPurgeReportTimeoutMs = 5000;
+
+// What to do about an error of a transactional call (FACTS.md: librdkafka's
+// error classes).
+enum class TxnErrorKind { kRetriable, kAbortable, kFatal };
+
+TxnErrorKind Classify(const rd_kafka_error_t* e) {
+  if (rd_kafka_error_is_fatal(e)) return TxnErrorKind::kFatal;
+  if (rd_kafka_error_txn_requires_abort(e)) return TxnErrorKind::kAbortable;
+  if (rd_kafka_error_is_retriable(e)) return TxnErrorKind::kRetriable;
+  // Anything else (e.g. a state error): abort and start over; if even the
+  // abort fails the producer is given up.
+  return TxnErrorKind::kAbortable;
+}
+
+int LeftMs(std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  deadline - std::chrono::steady_clock::now())
+                  .count();
+  return static_cast<int>(std::max<int64_t>(left, 1));
+}
 
 }  // namespace
 
@@ -49,6 +71,19 @@ class KafkaSink::Impl {
     return fatal_;
   }
 
+  bool transactional() const { return !options_.transactional_id.empty(); }
+  std::shared_lock<std::shared_mutex> HoldProduce() {
+    return std::shared_lock<std::shared_mutex>(txn_mutex_);
+  }
+  void Exclusive(const std::function<void()>& fn) {
+    std::unique_lock<std::shared_mutex> lock(txn_mutex_);
+    fn();
+  }
+  Status EndTransaction(
+      const std::function<std::vector<TopicPartitionOffset>()>& positions,
+      const rd_kafka_consumer_group_metadata_s* group_metadata, bool abort,
+      const std::function<void(bool committed)>& after);
+
   KafkaSinkStats stats() const {
     return KafkaSinkStats{produced_.load(), delivered_.load(), failed_.load()};
   }
@@ -59,6 +94,13 @@ class KafkaSink::Impl {
   void OnError(rd_kafka_resp_err_t err, const char* reason);
   void Fail(Status status);
   Status FlushHandle(int timeout_ms);
+  // Runs `call` (a transactional librdkafka call taking a timeout) until it
+  // succeeds, fails for good, or `deadline` passes.
+  Status TxnCall(const char* what,
+                 const std::function<rd_kafka_error_t*(int)>& call,
+                 std::chrono::steady_clock::time_point deadline,
+                 TxnErrorKind* kind);
+  Status FatalTxnError(const Status& cause);
   bool OnDeliveryThread() const {
     return std::this_thread::get_id() == delivery_thread_id_.load();
   }
@@ -69,6 +111,11 @@ class KafkaSink::Impl {
   // Produce and Flush hold it shared while they use the producer; Close takes
   // it exclusively to wait them out and before destroying the producer.
   std::shared_mutex handle_mutex_;
+  // Held shared by producers (HoldProduce), exclusively by EndTransaction
+  // and Exclusive. Taken before handle_mutex_.
+  std::shared_mutex txn_mutex_;
+  // Messages produced since the open transaction began.
+  std::atomic<uint64_t> produced_in_txn_{0};
   HandlePtr producer_;  // GUARDED_BY(handle_mutex_) for destruction
   QueuePtr queue_;      // main queue: delivery reports and errors as events
   std::atomic<bool> closing_{false};
@@ -109,7 +156,127 @@ Status KafkaSink::Impl::Init() {
                                          options_.connect_timeout_ms));
   }
   delivery_thread_ = std::thread(&Impl::DeliveryLoop, this);
+  if (transactional()) {
+    const int timeout_ms = options_.transaction_timeout_ms;
+    Status init = KafkaStatus(
+        ErrorPtr(rd_kafka_init_transactions(producer_.get(), timeout_ms)).get(),
+        "Kafka producer: init_transactions for transactional.id '" +
+            options_.transactional_id + "'");
+    if (!init.ok()) return init;
+    NLPFLOW_RETURN_IF_ERROR(KafkaStatus(
+        ErrorPtr(rd_kafka_begin_transaction(producer_.get())).get(),
+        "Kafka producer: begin_transaction"));
+    spdlog::info("Kafka sink: transactional producer '{}' ready",
+                 options_.transactional_id);
+  }
   return Status::Ok();
+}
+
+Status KafkaSink::Impl::TxnCall(
+    const char* what, const std::function<rd_kafka_error_t*(int)>& call,
+    std::chrono::steady_clock::time_point deadline, TxnErrorKind* kind) {
+  while (true) {
+    ErrorPtr error(call(LeftMs(deadline)));
+    if (error == nullptr) return Status::Ok();
+    *kind = Classify(error.get());
+    Status st = KafkaStatus(error.get(), std::string("Kafka sink: ") + what);
+    if (*kind == TxnErrorKind::kRetriable &&
+        std::chrono::steady_clock::now() < deadline) {
+      spdlog::warn("{}; retrying", st.message());
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      continue;
+    }
+    if (*kind == TxnErrorKind::kRetriable) *kind = TxnErrorKind::kAbortable;
+    return st;
+  }
+}
+
+Status KafkaSink::Impl::FatalTxnError(const Status& cause) {
+  Status fatal = Status::Internal(
+      "exactly-once: the transactional producer '" + options_.transactional_id +
+      "' cannot go on (" + cause.message() +
+      "); if it was fenced, another instance runs with the same "
+      "transactional id. Nothing after the last committed transaction was "
+      "published; a restart resumes from there");
+  Fail(fatal);
+  return fatal;
+}
+
+Status KafkaSink::Impl::EndTransaction(
+    const std::function<std::vector<TopicPartitionOffset>()>& positions,
+    const rd_kafka_consumer_group_metadata_s* group_metadata, bool abort,
+    const std::function<void(bool committed)>& after) {
+  if (!transactional()) {
+    return Status::FailedPrecondition("Kafka sink is not transactional");
+  }
+  std::unique_lock<std::shared_mutex> txn(txn_mutex_);
+  std::shared_lock<std::shared_mutex> handle(handle_mutex_);
+  if (closing_.load() || producer_ == nullptr) {
+    return Status::FailedPrecondition("Kafka sink is closed");
+  }
+  if (has_failed_.load()) return status();
+  rd_kafka_t* rk = producer_.get();
+  const auto deadline =
+      std::chrono::steady_clock::now() +
+      std::chrono::milliseconds(options_.transaction_timeout_ms);
+
+  Status failure;
+  TxnErrorKind kind = TxnErrorKind::kAbortable;
+  bool committed = false;
+  if (!abort) {
+    std::vector<TopicPartitionOffset> offsets = positions();
+    if (offsets.empty() && produced_in_txn_.load() == 0) {
+      if (after) after(true);
+      return Status::Ok();
+    }
+    if (!offsets.empty()) {
+      PartitionListPtr list(
+          rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+      for (const TopicPartitionOffset& o : offsets) {
+        rd_kafka_topic_partition_list_add(list.get(), o.topic.c_str(), o.partition)
+            ->offset = o.offset;
+      }
+      failure = TxnCall(
+          "send_offsets_to_transaction",
+          [&](int ms) {
+            return rd_kafka_send_offsets_to_transaction(
+                rk, list.get(),
+                reinterpret_cast<const rd_kafka_consumer_group_metadata_t*>(
+                    group_metadata),
+                ms);
+          },
+          deadline, &kind);
+    }
+    if (failure.ok()) {
+      failure = TxnCall(
+          "commit_transaction",
+          [&](int ms) { return rd_kafka_commit_transaction(rk, ms); }, deadline,
+          &kind);
+    }
+    committed = failure.ok();
+    if (!committed && kind == TxnErrorKind::kFatal) return FatalTxnError(failure);
+  }
+  if (!committed) {
+    if (!failure.ok()) spdlog::warn("{}; aborting the transaction", failure.message());
+    const auto abort_deadline =
+        std::chrono::steady_clock::now() +
+        std::chrono::milliseconds(options_.transaction_timeout_ms);
+    TxnErrorKind abort_kind = TxnErrorKind::kAbortable;
+    Status aborted = TxnCall(
+        "abort_transaction",
+        [&](int ms) { return rd_kafka_abort_transaction(rk, ms); },
+        abort_deadline, &abort_kind);
+    if (!aborted.ok()) return FatalTxnError(aborted);
+  }
+  produced_in_txn_.store(0);
+  if (after) after(committed);
+  Status begun = KafkaStatus(ErrorPtr(rd_kafka_begin_transaction(rk)).get(),
+                             "Kafka sink: begin_transaction");
+  if (!begun.ok()) return FatalTxnError(begun);
+  if (committed) return Status::Ok();
+  return Status::Cancelled("transaction aborted: " +
+                           (failure.ok() ? std::string("on request")
+                                         : failure.message()));
 }
 
 Status KafkaSink::Impl::Produce(std::string_view topic,
@@ -159,6 +326,7 @@ Status KafkaSink::Impl::Produce(std::string_view topic,
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
       owned_tag.release();  // freed by Report
       ++produced_;
+      ++produced_in_txn_;
       return Status::Ok();
     }
     if (err == RD_KAFKA_RESP_ERR__QUEUE_FULL &&
@@ -218,6 +386,18 @@ Status KafkaSink::Impl::Close(int timeout_ms) {
   // later ones fail, so nothing is queued after this.
   { std::unique_lock<std::shared_mutex> wait(handle_mutex_); }
 
+  if (transactional() && !has_failed_.load()) {
+    // What the open transaction holds was never committed with its input
+    // offsets: abort it now rather than leave it to block read_committed
+    // readers until the transaction timeout. The abort purges the queue.
+    std::unique_lock<std::shared_mutex> txn(txn_mutex_);
+    Status aborted = KafkaStatus(
+        ErrorPtr(rd_kafka_abort_transaction(producer_.get(),
+                                            std::max(timeout_ms, 1000)))
+            .get(),
+        "Kafka sink: abort of the open transaction at close");
+    if (!aborted.ok()) spdlog::warn("{}", aborted.message());
+  }
   Status flushed = FlushHandle(timeout_ms);
   if (!flushed.ok()) {
     spdlog::warn("{}; purging them", flushed.message());
@@ -346,6 +526,21 @@ Status KafkaSink::Flush(int timeout_ms) { return impl_->Flush(timeout_ms); }
 Status KafkaSink::Close(int timeout_ms) { return impl_->Close(timeout_ms); }
 
 Status KafkaSink::status() const { return impl_->status(); }
+
+bool KafkaSink::transactional() const { return impl_->transactional(); }
+
+std::shared_lock<std::shared_mutex> KafkaSink::HoldProduce() {
+  return impl_->HoldProduce();
+}
+
+void KafkaSink::Exclusive(const std::function<void()>& fn) { impl_->Exclusive(fn); }
+
+Status KafkaSink::EndTransaction(
+    const std::function<std::vector<TopicPartitionOffset>()>& positions,
+    const rd_kafka_consumer_group_metadata_s* group_metadata, bool abort,
+    const std::function<void(bool committed)>& after) {
+  return impl_->EndTransaction(positions, group_metadata, abort, after);
+}
 
 KafkaSinkStats KafkaSink::stats() const { return impl_->stats(); }
 

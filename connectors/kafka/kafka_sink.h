@@ -16,6 +16,16 @@
 // what a failure means; the input's offset must then not be marked done.
 // A Produce that returned non-OK gets no report.
 //
+// Transactions (exactly-once; options.transactional_id set): Create runs
+// init_transactions (fencing an earlier producer with the same id and
+// aborting what it left open) and begins the first transaction. Messages
+// belong to the open transaction; EndTransaction commits it together with the
+// consumer offsets it is given (or aborts it) and begins the next one.
+// Produce must be called while holding HoldProduce(), so that a commit never
+// runs in the middle of a Produce; EndTransaction and Exclusive wait until no
+// hold is left. Delivery reports still come, but only the commit says whether
+// a message counts: after an abort the purged messages get failed reports.
+//
 // Produce does not wait for the broker. It only waits while librdkafka's local
 // queue is full (queue.buffering.max.messages / .kbytes): it retries every
 // millisecond, while the delivery thread frees room, for up to
@@ -28,6 +38,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,6 +46,10 @@
 #include "common/record.h"
 #include "common/status.h"
 #include "connectors/kafka/kafka_options.h"
+#include "connectors/kafka/offset_tracker.h"
+
+// librdkafka's consumer group metadata, kept opaque here.
+struct rd_kafka_consumer_group_metadata_s;
 
 namespace nlpflow {
 
@@ -97,6 +112,34 @@ class KafkaSink {
   // Idempotent; returns the first call's result (the flush's, or the fatal
   // error).
   Status Close(int timeout_ms);
+
+  // True with options.transactional_id.
+  bool transactional() const;
+
+  // A shared hold: while any exists, no transaction ends and no Exclusive
+  // function runs. Never take two on one thread (a waiting EndTransaction
+  // would deadlock them).
+  std::shared_lock<std::shared_mutex> HoldProduce();
+
+  // Runs `fn` while nobody holds HoldProduce() (e.g. to fence partitions so
+  // that no result of theirs is produced after it returns).
+  void Exclusive(const std::function<void()>& fn);
+
+  // Transactional only. With no hold left: `positions()` gives the consumer
+  // offsets to commit with the open transaction (sent with `group_metadata`);
+  // then the transaction commits, or, if `abort` is set or the commit fails
+  // in a way that requires it, aborts. `after(committed)` runs next, still
+  // with no hold, and then the next transaction begins. If nothing was
+  // produced and positions() is empty, nothing is sent (after(true) runs).
+  // Returns OK when committed; Cancelled ("transaction aborted: ...") when
+  // aborted, after which the caller must rewind its consumer to the committed
+  // offsets; anything else is fatal (the producer was fenced, or an abort
+  // failed): status() then returns it too. Retriable errors are retried for
+  // up to transaction_timeout_ms.
+  Status EndTransaction(
+      const std::function<std::vector<TopicPartitionOffset>()>& positions,
+      const rd_kafka_consumer_group_metadata_s* group_metadata, bool abort,
+      const std::function<void(bool committed)>& after);
 
   // OK, or the producer's fatal error (e.g. fenced). After a fatal error every
   // outstanding message gets a failed report and Produce fails.

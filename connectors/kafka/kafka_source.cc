@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstring>
 #include <exception>
+#include <map>
 #include <mutex>
 #include <set>
 #include <string>
@@ -64,10 +65,12 @@ std::string Describe(const rd_kafka_topic_partition_list_t* list) {
 class KafkaSource::Impl {
  public:
   Impl(const KafkaSourceOptions& options, std::shared_ptr<OffsetTracker> tracker,
-       RecordCallback on_record)
+       RecordCallback on_record, KafkaSink* sink)
       : options_(options),
         tracker_(std::move(tracker)),
         on_record_(std::move(on_record)),
+        sink_(sink),
+        transactional_(sink != nullptr && sink->transactional()),
         resume_at_(static_cast<int64_t>(options.max_in_flight) *
                    options.resume_at_percent / 100) {}
 
@@ -95,6 +98,7 @@ class KafkaSource::Impl {
     s.paused = paused_now_.load();
     s.commits = commits_.load();
     s.commit_failures = commit_failures_.load();
+    s.aborted_transactions = aborted_transactions_.load();
     s.assigned_partitions = assigned_partitions_.load();
     return s;
   }
@@ -131,6 +135,17 @@ class KafkaSource::Impl {
   void OnCommitResult(rd_kafka_resp_err_t err,
                       rd_kafka_topic_partition_list_t* offsets);
   void OnError(rd_kafka_resp_err_t err, const char* reason);
+  // Exactly-once: ends the open transaction (see KafkaSource). `release`
+  // names partitions to forget once it committed (a revoke); `abort` aborts
+  // it. On an abort every partition is forgotten and the assigned ones that
+  // are kept are rewound. Returns the transaction's status (Cancelled for an
+  // abort); a fatal one also fails the source.
+  Status EndTransaction(const std::vector<TopicPartition>& release, bool abort);
+  // Seeks `targets` (their rewind positions) back.
+  void Rewind(const std::map<TopicPartition, int64_t>& targets);
+  // Waits up to revoke_timeout_ms until no record of `partitions` is in the
+  // graph unwritten.
+  void WaitForRevoked(const std::vector<TopicPartition>& partitions);
   void UpdateAssignment(const rd_kafka_topic_partition_list_t* partitions,
                         bool add);
   void Fail(Status status);
@@ -138,6 +153,8 @@ class KafkaSource::Impl {
   const KafkaSourceOptions options_;
   const std::shared_ptr<OffsetTracker> tracker_;
   const RecordCallback on_record_;
+  KafkaSink* const sink_;  // may be null
+  const bool transactional_;
   const int64_t resume_at_;
 
   HandlePtr consumer_;  // used by the poll thread only once Start ran
@@ -164,6 +181,9 @@ class KafkaSource::Impl {
   // (rd_kafka_assignment) is a request to its group thread that can block
   // forever around a close (see OnRebalance).
   std::set<TopicPartition> assignment_;
+  // Exactly-once: the last offset committed in a transaction per partition,
+  // where an abort rewinds to.
+  std::map<TopicPartition, int64_t> committed_;
   bool paused_ = false;
   bool draining_ = false;
   uint64_t next_sequence_ = 0;
@@ -175,6 +195,7 @@ class KafkaSource::Impl {
   std::atomic<bool> paused_now_{false};
   std::atomic<uint64_t> commits_{0};
   std::atomic<uint64_t> commit_failures_{0};
+  std::atomic<uint64_t> aborted_transactions_{0};
   std::atomic<int32_t> assigned_partitions_{0};
 
   mutable std::mutex positions_mutex_;
@@ -282,7 +303,11 @@ void KafkaSource::Impl::PollLoop() {
       rd_kafka_message_destroy(message);
     }
     if (Clock::now() >= next_commit) {
-      CommitAsync();
+      if (transactional_) {
+        (void)EndTransaction({}, /*abort=*/false);
+      } else {
+        CommitAsync();
+      }
       UpdatePositions();
       next_commit = Clock::now() + commit_interval;
     }
@@ -478,6 +503,11 @@ rd_kafka_resp_err_t KafkaSource::Impl::CommitSync(
 }
 
 Status KafkaSource::Impl::FinalCommit() {
+  if (transactional_) {
+    if (failed_.load()) return Status::Ok();  // the failure is reported
+    Status st = EndTransaction({}, /*abort=*/false);
+    return st.code() == StatusCode::kCancelled ? Status::Ok() : st;
+  }
   rd_kafka_resp_err_t err = CommitSync(tracker_->CommitPositions());
   // A commit that races with a rebalance (another member joining or leaving
   // as we stop) is rejected until the rebalance completes; polling lets it
@@ -539,21 +569,42 @@ void KafkaSource::Impl::OnRebalance(
   if (err == RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
     std::vector<TopicPartition> revoked = ToPartitions(partitions);
     if (rd_kafka_assignment_lost(rk)) {  // a flag read, not a request
-      // Another member owns them already; a commit would be rejected.
+      // Another member owns them already; a commit would be rejected, and
+      // nothing more may be written for them.
       spdlog::warn("Kafka source: lost {} partition(s) without a clean "
                    "revoke: {}; their done offsets are not committed",
                    partitions->cnt, Describe(partitions));
+      if (transactional_) {
+        (void)EndTransaction(revoked, /*abort=*/true);
+      } else if (sink_ != nullptr) {
+        sink_->Exclusive([&] { tracker_->Forget(revoked, next_sequence_); });
+      } else {
+        tracker_->Forget(revoked, next_sequence_);
+      }
     } else {
       spdlog::info("Kafka source: revoked {} partition(s): {}",
                    partitions->cnt, Describe(partitions));
-      // Cannot be retried here (a poll inside the callback is not allowed):
-      // if it fails, the new owner re-reads from the last committed offset.
-      Status committed =
-          KafkaStatus(CommitSync(tracker_->CommitPositions(revoked)),
-                      "offset commit of revoked partitions");
-      if (!committed.ok()) spdlog::warn("Kafka source: {}", committed.message());
+      WaitForRevoked(revoked);
+      if (transactional_) {
+        (void)EndTransaction(revoked, /*abort=*/false);
+      } else {
+        if (sink_ != nullptr) {
+          // From here on no result of theirs is produced; what was produced
+          // is written before they go.
+          sink_->Exclusive([&] { tracker_->Fence(revoked, next_sequence_); });
+          Status flushed = sink_->Flush(options_.revoke_timeout_ms);
+          if (!flushed.ok()) spdlog::warn("Kafka source: on revoke: {}", flushed.message());
+        }
+        // Cannot be retried here (a poll inside the callback is not allowed):
+        // if it fails, the new owner re-reads from the last committed offset.
+        Status committed =
+            KafkaStatus(CommitSync(tracker_->CommitPositions(revoked)),
+                        "offset commit of revoked partitions");
+        if (!committed.ok()) spdlog::warn("Kafka source: {}", committed.message());
+        tracker_->Forget(revoked, next_sequence_);
+      }
     }
-    tracker_->Forget(revoked);
+    for (const TopicPartition& tp : revoked) committed_.erase(tp);
     UpdateAssignment(partitions, /*add=*/false);
   } else {
     spdlog::error("Kafka source: {}", KafkaStatus(err, "rebalance").message());
@@ -566,6 +617,90 @@ void KafkaSource::Impl::OnRebalance(
                 "incremental unassign")
           : KafkaStatus(rd_kafka_assign(rk, nullptr), "unassign");
   if (!unassigned.ok()) Fail(unassigned.WithContext("Kafka source"));
+}
+
+void KafkaSource::Impl::WaitForRevoked(const std::vector<TopicPartition>& partitions) {
+  // Stopping: Stop's drain already waited for the graph (its own bound).
+  if (sink_ == nullptr || draining_) return;
+  const Clock::time_point deadline =
+      Clock::now() + std::chrono::milliseconds(options_.revoke_timeout_ms);
+  int64_t left = tracker_->Unfinished(partitions);
+  while (left > 0 && Clock::now() < deadline && !failed_.load()) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    left = tracker_->Unfinished(partitions);
+  }
+  if (left > 0) {
+    spdlog::warn("Kafka source: {} record(s) of the revoked partitions not written "
+                 "within {} ms; they are dropped and read again by the next owner",
+                 left, options_.revoke_timeout_ms);
+  }
+}
+
+Status KafkaSource::Impl::EndTransaction(const std::vector<TopicPartition>& release,
+                                         bool abort) {
+  rd_kafka_consumer_group_metadata_t* metadata =
+      rd_kafka_consumer_group_metadata(consumer_.get());
+  std::vector<TopicPartitionOffset> sent;
+  std::map<TopicPartition, int64_t> rewind;
+  Status st = sink_->EndTransaction(
+      [&] {
+        sent = tracker_->TakeCommittable();
+        return sent;
+      },
+      metadata, abort,
+      [&](bool committed) {
+        if (committed) {
+          for (const TopicPartitionOffset& o : sent) {
+            committed_[{o.topic, o.partition}] = o.offset;
+          }
+          tracker_->Forget(release, next_sequence_);
+          return;
+        }
+        // Everything since the last commit is gone: rewind what we keep to
+        // the last committed position, or to where we started reading.
+        for (const TopicPartitionOffset& o : tracker_->StartPositions()) {
+          rewind[{o.topic, o.partition}] = o.offset;
+        }
+        for (const auto& [tp, offset] : committed_) rewind[tp] = offset;
+        tracker_->ForgetAll(next_sequence_);
+      });
+  rd_kafka_consumer_group_metadata_destroy(metadata);
+  if (st.code() == StatusCode::kCancelled) {
+    ++aborted_transactions_;
+    for (const TopicPartition& tp : release) rewind.erase(tp);
+    for (auto it = rewind.begin(); it != rewind.end();) {
+      it = assignment_.count(it->first) ? std::next(it) : rewind.erase(it);
+    }
+    spdlog::warn("Kafka source: {}; rewinding {} partition(s) to their committed offsets",
+                 st.message(), rewind.size());
+    Rewind(rewind);
+  } else if (!st.ok()) {
+    Fail(st);
+  } else {
+    ++commits_;
+  }
+  return st;
+}
+
+void KafkaSource::Impl::Rewind(const std::map<TopicPartition, int64_t>& targets) {
+  if (targets.empty()) return;
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(targets.size())));
+  for (const auto& [tp, offset] : targets) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
+        offset;
+  }
+  // A seek also discards what librdkafka fetched ahead from the old position.
+  Status st = KafkaStatus(
+      ErrorPtr(rd_kafka_seek_partitions(consumer_.get(), list.get(), 10000)).get(),
+      "Kafka source: seek after an aborted transaction");
+  for (int i = 0; st.ok() && i < list->cnt; ++i) {
+    st = KafkaStatus(list->elems[i].err, "Kafka source: seek of " +
+                                             PartitionName(list->elems[i].topic,
+                                                           list->elems[i].partition));
+  }
+  // Reading on from a position after uncommitted, unpublished records would
+  // lose them: stop instead (a restart reads from the committed offsets).
+  if (!st.ok()) Fail(st);
 }
 
 void KafkaSource::Impl::OnCommitResult(
@@ -637,7 +772,7 @@ void KafkaSource::Impl::Fail(Status status) {
 
 Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(
     const KafkaSourceOptions& options, std::shared_ptr<OffsetTracker> tracker,
-    RecordCallback on_record) {
+    RecordCallback on_record, KafkaSink* sink) {
   NLPFLOW_RETURN_IF_ERROR(ValidateKafkaSourceOptions(options));
   if (tracker == nullptr) {
     return Status::InvalidArgument("Kafka source: tracker must not be null");
@@ -646,7 +781,7 @@ Result<std::unique_ptr<KafkaSource>> KafkaSource::Create(
     return Status::InvalidArgument("Kafka source: on_record must be set");
   }
   auto impl = std::make_unique<Impl>(options, std::move(tracker),
-                                     std::move(on_record));
+                                     std::move(on_record), sink);
   NLPFLOW_RETURN_IF_ERROR(impl->Init());
   return std::unique_ptr<KafkaSource>(new KafkaSource(std::move(impl)));
 }

@@ -34,6 +34,27 @@
 // synchronously. Nothing is committed that is not done, so a crash repeats
 // records and never loses one.
 //
+// Exactly-once (Create with a transactional `sink`): the poll thread does not
+// commit offsets itself. Every commit_interval_ms it ends the sink's open
+// transaction with the tracker's advanced positions and the consumer's group
+// metadata (KafkaSink::EndTransaction), so results, dead letters and input
+// offsets commit together. If the transaction aborts, every partition is
+// forgotten and fenced (nothing in flight is published any more) and the
+// consumer seeks each assigned partition back to its last committed position
+// (or where this instance started reading it), and goes on. A fatal
+// transaction error (fenced) stops the source with that error.
+//
+// Rebalances with a `sink`: on a revoke the poll thread waits (up to
+// revoke_timeout_ms) until the revoked partitions' records in the graph are
+// written; then, exactly-once, it commits the transaction (or aborts it and
+// rewinds the partitions it keeps), or, at-least-once, fences the partitions
+// (no later result of theirs is produced), flushes the producer and commits
+// their done offsets; only then are they released. Lost partitions are fenced
+// at once and nothing more is written for them (exactly-once: the open
+// transaction is aborted). Records of fenced partitions still in the graph
+// are dropped at the sink (OffsetTracker::IsCurrent/Release) and keep
+// counting toward max_in_flight until they are.
+//
 // Backpressure, exactly: the poll thread checks tracker->in_flight() before
 // every poll, and a poll returns at most one message. When in_flight() >=
 // max_in_flight it pauses every assigned partition (librdkafka discards what
@@ -42,8 +63,8 @@
 // source hands over no record while in_flight() >= max_in_flight: in_flight()
 // never exceeds max_in_flight through this source. It resumes when
 // in_flight() <= max_in_flight * resume_at_percent / 100.
-// Caveat: records of revoked partitions stop counting in in_flight() (they are
-// forgotten) even if they are still in the graph.
+// Records of revoked partitions count in in_flight() until they leave the
+// graph.
 //
 // Rebalances: both the eager (range, roundrobin) and the cooperative
 // (cooperative-sticky, via partition.assignment.strategy) protocols.
@@ -58,6 +79,7 @@
 #include "common/record.h"
 #include "common/status.h"
 #include "connectors/kafka/kafka_options.h"
+#include "connectors/kafka/kafka_sink.h"
 #include "connectors/kafka/offset_tracker.h"
 
 namespace nlpflow {
@@ -70,6 +92,7 @@ struct KafkaSourceStats {
   bool paused = false;            // paused by backpressure now
   uint64_t commits = 0;           // successful offset commits (async or sync)
   uint64_t commit_failures = 0;
+  uint64_t aborted_transactions = 0;  // exactly-once only
   int32_t assigned_partitions = 0;
 };
 
@@ -94,10 +117,13 @@ class KafkaSource {
   // options.connect_timeout_ms, that the cluster answers (Unavailable naming
   // the bootstrap servers otherwise) and that the input topics exist
   // (NotFound). Does not join the group yet. `tracker` is shared with
-  // whoever calls MarkDone; `on_record` is the graph's entry.
+  // whoever calls MarkDone; `on_record` is the graph's entry. `sink`, if
+  // given, is the producer the results go to (it must outlive the source):
+  // transactional, it makes the source exactly-once (see above); either way
+  // it is used to fence and flush on revokes.
   static Result<std::unique_ptr<KafkaSource>> Create(
       const KafkaSourceOptions& options, std::shared_ptr<OffsetTracker> tracker,
-      RecordCallback on_record);
+      RecordCallback on_record, KafkaSink* sink = nullptr);
 
   // Calls Stop() with no drain.
   ~KafkaSource();

@@ -15,6 +15,8 @@ namespace nlpflow {
 namespace {
 
 using ::testing::Contains;
+using ::testing::Key;
+using ::testing::Not;
 using ::testing::Pair;
 
 KafkaSourceOptions ValidSource() {
@@ -72,6 +74,30 @@ TEST(KafkaOptionsTest, UserPropertiesComeLast) {
   EXPECT_THAT(producer, Contains(Pair("acks", "all")));
   EXPECT_THAT(producer, Contains(Pair("linger.ms", "1")));
   EXPECT_THAT(producer, Contains(Pair("message.timeout.ms", "30000")));
+}
+
+TEST(KafkaOptionsTest, TransactionalSinkSetsItsIdAndTimeouts) {
+  KafkaSinkOptions s;
+  s.transactional_id = "group-a";
+  s.transaction_timeout_ms = 20000;
+  s.message_timeout_ms = 15000;
+  ASSERT_TRUE(ValidateKafkaSinkOptions(s).ok());
+  auto producer = ProducerProperties(s);
+  EXPECT_THAT(producer, Contains(Pair("transactional.id", "group-a")));
+  EXPECT_THAT(producer, Contains(Pair("transaction.timeout.ms", "20000")));
+  EXPECT_THAT(producer, Contains(Pair("message.timeout.ms", "15000")));
+
+  s.message_timeout_ms = 30000;
+  Status st = ValidateKafkaSinkOptions(s);
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(st.message(), "message_timeout_ms: 30000 must not exceed transaction_timeout_ms (20000)");
+
+  // Not transactional: no transactional properties.
+  EXPECT_THAT(ProducerProperties(KafkaSinkOptions()), Not(Contains(Key("transactional.id"))));
+}
+
+TEST(KafkaOptionsTest, ConsumerReadsCommittedOnly) {
+  EXPECT_THAT(ConsumerProperties(ValidSource()), Contains(Pair("isolation.level", "read_committed")));
 }
 
 TEST(KafkaOptionsTest, UnknownConsumerPropertyIsNamed) {
