@@ -2,6 +2,9 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -92,7 +95,8 @@ Status ReadField(const YAML::Node& n, const std::string& key,
 }
 
 bool LooksSecret(const std::string& name) {
-  for (const char* word : {"password", "secret", "key.pem", "private", "token"}) {
+  for (const char* word : {"password", "secret", "key.pem", "private", "token", "jaas",
+                           "credential"}) {
     if (name.find(word) != std::string::npos) return true;
   }
   return false;
@@ -112,6 +116,17 @@ void EmitField(YAML::Emitter& out, const std::map<std::string, std::string>& m) 
   out << YAML::EndMap;
 }
 
+// A secret field: its value is masked when dumped (if set).
+struct Secret {
+  std::string* value;
+};
+Status ReadField(const YAML::Node& n, const std::string& key, Secret* out) {
+  return Convert(n, key, "a string", out->value);
+}
+void EmitField(YAML::Emitter& out, const Secret& v) {
+  out << (v.value->empty() ? std::string() : std::string("****"));
+}
+
 // One section: its fields by name. Reading a section rejects unknown keys;
 // dumping writes every field, in the order they were declared.
 class Section {
@@ -124,6 +139,15 @@ class Section {
       return ReadField(n, key, target);
     };
     emitters_.emplace_back(field, [target](YAML::Emitter& out) { EmitField(out, *target); });
+    return *this;
+  }
+
+  Section& SecretField(const std::string& field, std::string* target) {
+    readers_[field] = [key = name_ + "." + field, target](const YAML::Node& n) {
+      Secret s{target};
+      return ReadField(n, key, &s);
+    };
+    emitters_.emplace_back(field, [target](YAML::Emitter& out) { EmitField(out, Secret{target}); });
     return *this;
   }
 
@@ -226,6 +250,27 @@ std::vector<Section> Sections(Config* c) {
       .Field("ordered_per_partition", &c->pipeline.ordered_per_partition);
   s.emplace_back("metrics");
   s.back().Field("listen", &c->metrics.listen);
+  s.emplace_back("delivery");
+  s.back()
+      .Field("mode", &c->delivery.mode)
+      .Field("transactional_id", &c->delivery.transactional_id)
+      .Field("instance_id", &c->delivery.instance_id)
+      .Field("commit_interval_ms", &c->delivery.commit_interval_ms)
+      .Field("transaction_timeout_ms", &c->delivery.transaction_timeout_ms)
+      .Field("revoke_timeout_ms", &c->delivery.revoke_timeout_ms);
+  s.emplace_back("security");
+  s.back()
+      .Field("protocol", &c->security.protocol)
+      .Field("sasl_mechanism", &c->security.sasl_mechanism)
+      .Field("sasl_username", &c->security.sasl_username)
+      .SecretField("sasl_password", &c->security.sasl_password)
+      .Field("sasl_password_file", &c->security.sasl_password_file)
+      .Field("ssl_ca_location", &c->security.ssl_ca_location)
+      .Field("ssl_certificate_location", &c->security.ssl_certificate_location)
+      .Field("ssl_key_location", &c->security.ssl_key_location)
+      .SecretField("ssl_key_password", &c->security.ssl_key_password)
+      .Field("ssl_key_password_file", &c->security.ssl_key_password_file)
+      .Field("ssl_verify_hostname", &c->security.ssl_verify_hostname);
   s.emplace_back("logging");
   s.back().Field("level", &c->logging.level);
   return s;
@@ -296,6 +341,59 @@ Status NotEmpty(const std::string& key, const std::string& v) {
   return Status::Ok();
 }
 
+// Resolves "${NAME}" and *_file secrets into `value`. The errors name the
+// key and the variable or file, never the secret.
+Status ResolveSecret(const std::string& key, std::string* value, const std::string& file) {
+  if (!file.empty()) {
+    if (!value->empty()) {
+      return KeyError(key, "set either it or " + key + "_file, not both");
+    }
+    std::ifstream in(file);
+    if (!in) return KeyError(key + "_file", "cannot read " + file);
+    std::stringstream text;
+    text << in.rdbuf();
+    *value = text.str();
+    while (!value->empty() && (value->back() == '\n' || value->back() == '\r')) value->pop_back();
+    return Status::Ok();
+  }
+  if (value->size() > 3 && value->compare(0, 2, "${") == 0 && value->back() == '}') {
+    const std::string name = value->substr(2, value->size() - 3);
+    const char* env = std::getenv(name.c_str());
+    if (env == nullptr) {
+      return KeyError(key, "environment variable " + name + " is not set");
+    }
+    *value = env;
+  }
+  return Status::Ok();
+}
+
+Status ValidateSecurity(SecurityConfig* s) {
+  if (!IsOneOf(s->protocol, {"plaintext", "ssl", "sasl_plaintext", "sasl_ssl"})) {
+    return KeyError("security.protocol",
+                    "must be plaintext, ssl, sasl_plaintext or sasl_ssl, got '" + s->protocol + "'");
+  }
+  NLPFLOW_RETURN_IF_ERROR(
+      ResolveSecret("security.sasl_password", &s->sasl_password, s->sasl_password_file));
+  NLPFLOW_RETURN_IF_ERROR(
+      ResolveSecret("security.ssl_key_password", &s->ssl_key_password, s->ssl_key_password_file));
+  const bool sasl = s->protocol.rfind("sasl_", 0) == 0;
+  if (sasl) {
+    if (!IsOneOf(s->sasl_mechanism, {"SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"})) {
+      return KeyError("security.sasl_mechanism",
+                      "must be SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN, got '" + s->sasl_mechanism + "'");
+    }
+    NLPFLOW_RETURN_IF_ERROR(NotEmpty("security.sasl_username", s->sasl_username));
+    if (s->sasl_password.empty()) {
+      return KeyError("security.sasl_password", "must be set (or security.sasl_password_file) for " +
+                                                    s->protocol);
+    }
+  } else if (!s->sasl_username.empty() || !s->sasl_password.empty()) {
+    return KeyError("security.protocol", "is " + s->protocol +
+                                             ", but SASL credentials are set: use sasl_plaintext or sasl_ssl");
+  }
+  return Status::Ok();
+}
+
 Status Validate(const Config& c) {
   NLPFLOW_RETURN_IF_ERROR(NotEmpty("kafka.bootstrap_servers", c.kafka.bootstrap_servers));
   NLPFLOW_RETURN_IF_ERROR(NotEmpty("kafka.group_id", c.kafka.group_id));
@@ -362,6 +460,35 @@ Status Validate(const Config& c) {
   if (!c.metrics.listen.empty()) {
     NLPFLOW_RETURN_IF_ERROR(ParseListenAddress(c.metrics.listen).status());
   }
+  if (!IsOneOf(c.delivery.mode, {"at_least_once", "exactly_once"})) {
+    return KeyError("delivery.mode", "must be at_least_once or exactly_once, got '" +
+                                         c.delivery.mode + "'");
+  }
+  NLPFLOW_RETURN_IF_ERROR(InRange("delivery.commit_interval_ms", c.delivery.commit_interval_ms, 1, 600000));
+  NLPFLOW_RETURN_IF_ERROR(InRange("delivery.transaction_timeout_ms", c.delivery.transaction_timeout_ms, 1000, 900000));
+  NLPFLOW_RETURN_IF_ERROR(InRange("delivery.revoke_timeout_ms", c.delivery.revoke_timeout_ms, 0, 600000));
+  if (c.delivery.mode == "exactly_once") {
+    auto mt = c.kafka.producer.find("message.timeout.ms");
+    if (mt != c.kafka.producer.end()) {
+      int64_t v = -1;
+      try {
+        v = std::stoll(mt->second);
+      } catch (const std::exception&) {
+      }
+      if (v < 0 || v > c.delivery.transaction_timeout_ms) {
+        return KeyError("kafka.producer.message.timeout.ms",
+                        "must be at most delivery.transaction_timeout_ms (" +
+                            std::to_string(c.delivery.transaction_timeout_ms) +
+                            ") in exactly_once mode, got '" + mt->second + "'");
+      }
+    }
+    for (const char* own : {"transactional.id", "transaction.timeout.ms"}) {
+      if (c.kafka.producer.count(own)) {
+        return KeyError(std::string("kafka.producer.") + own,
+                        "is set by delivery.* in exactly_once mode; remove it");
+      }
+    }
+  }
   if (!IsOneOf(c.logging.level, {"trace", "debug", "info", "warn", "error", "off"})) {
     return KeyError("logging.level", "must be trace, debug, info, warn, error or off, got '" +
                                          c.logging.level + "'");
@@ -424,6 +551,7 @@ Result<Config> ParseConfig(const std::string& yaml_text,
   }
   for (const auto& s : sections) NLPFLOW_RETURN_IF_ERROR(s.Read(root[s.name()]));
   NLPFLOW_RETURN_IF_ERROR(Validate(config));
+  NLPFLOW_RETURN_IF_ERROR(ValidateSecurity(&config.security));
   return config;
 }
 
@@ -436,6 +564,53 @@ Result<Config> LoadConfig(const std::string& path,
   auto config = ParseConfig(text.str(), overrides);
   if (!config.ok()) return config.status().WithContext(path);
   return config;
+}
+
+std::vector<std::pair<std::string, std::string>> SecurityProperties(const Config& config) {
+  const SecurityConfig& s = config.security;
+  std::vector<std::pair<std::string, std::string>> p;
+  if (s.protocol == "plaintext") return p;
+  p.push_back({"security.protocol", s.protocol});
+  if (s.protocol.rfind("sasl_", 0) == 0) {
+    p.push_back({"sasl.mechanisms", s.sasl_mechanism});
+    p.push_back({"sasl.username", s.sasl_username});
+    p.push_back({"sasl.password", s.sasl_password});
+  }
+  if (s.protocol == "ssl" || s.protocol == "sasl_ssl") {
+    if (!s.ssl_ca_location.empty()) p.push_back({"ssl.ca.location", s.ssl_ca_location});
+    if (!s.ssl_certificate_location.empty()) {
+      p.push_back({"ssl.certificate.location", s.ssl_certificate_location});
+    }
+    if (!s.ssl_key_location.empty()) p.push_back({"ssl.key.location", s.ssl_key_location});
+    if (!s.ssl_key_password.empty()) p.push_back({"ssl.key.password", s.ssl_key_password});
+    p.push_back({"ssl.endpoint.identification.algorithm", s.ssl_verify_hostname ? "https" : "none"});
+  }
+  return p;
+}
+
+std::map<std::string, std::string> WithSecurity(const Config& config,
+                                                const std::map<std::string, std::string>& user) {
+  std::map<std::string, std::string> out;
+  for (const auto& [k, v] : SecurityProperties(config)) out[k] = v;
+  for (const auto& [k, v] : user) out[k] = v;
+  return out;
+}
+
+bool ExactlyOnce(const Config& config) { return config.delivery.mode == "exactly_once"; }
+
+std::string TransactionalId(const Config& config) {
+  if (!config.delivery.transactional_id.empty()) return config.delivery.transactional_id;
+  std::string instance = config.delivery.instance_id;
+  if (instance.empty()) {
+    const char* env = std::getenv("NLPFLOW_INSTANCE_ID");
+    if (env != nullptr) instance = env;
+  }
+  if (instance.empty()) {
+    char host[256] = "";
+    if (gethostname(host, sizeof(host) - 1) == 0) instance = host;
+  }
+  if (instance.empty()) instance = "0";
+  return config.kafka.group_id + "-" + instance;
 }
 
 std::string DumpConfig(const Config& c) {

@@ -151,6 +151,63 @@ struct MetricsConfig {
   std::string listen = "0.0.0.0:9464";
 };
 
+// How nlpflow authenticates to Kafka and encrypts the connection: turned
+// into librdkafka properties for the consumer, the producer and the topic
+// admin (SecurityProperties), applied before kafka.consumer / kafka.producer
+// (which can override any of them). Secrets never appear in validate-config's
+// output (masked as "****") or in logs.
+struct SecurityConfig {
+  // librdkafka security.protocol: plaintext | ssl | sasl_plaintext | sasl_ssl.
+  std::string protocol = "plaintext";
+  // SASL (sasl_plaintext, sasl_ssl): SCRAM-SHA-256 | SCRAM-SHA-512 | PLAIN.
+  std::string sasl_mechanism = "SCRAM-SHA-512";
+  std::string sasl_username;
+  // The password. "${NAME}" reads the environment variable NAME at start-up
+  // (an error if it is not set). Or give sasl_password_file instead: the
+  // file's content, without its trailing newline (e.g. a Kubernetes Secret
+  // mounted as a file). Not both.
+  std::string sasl_password;
+  std::string sasl_password_file;
+  // TLS (ssl, sasl_ssl): the CA bundle that signs the brokers' certificates
+  // (empty: the system's), and for client certificates the certificate and
+  // key files and the key's password ("${NAME}" or a file, as above).
+  std::string ssl_ca_location;
+  std::string ssl_certificate_location;
+  std::string ssl_key_location;
+  std::string ssl_key_password;
+  std::string ssl_key_password_file;
+  // Check that a broker's certificate names the host connected to.
+  bool ssl_verify_hostname = true;
+};
+
+// Delivery guarantees (README, "Delivery and shutdown").
+struct DeliveryConfig {
+  // "at_least_once": offsets are committed after the broker acknowledged the
+  // results (kafka.commit_interval_ms); a crash can repeat records.
+  // "exactly_once": results, dead letters and input offsets commit together
+  // in Kafka transactions; readers of the output with isolation.level
+  // read_committed see every input record's result exactly once, and each
+  // input partition's results in offset order.
+  std::string mode = "at_least_once";
+  // Exactly-once: the producer's transactional.id. Must be stable across
+  // restarts of one instance and differ between instances. Empty:
+  // "<kafka.group_id>-<instance_id>".
+  std::string transactional_id;
+  // Empty: the environment variable NLPFLOW_INSTANCE_ID, else the host name
+  // (in Kubernetes the pod name).
+  std::string instance_id;
+  // Exactly-once: how long a transaction stays open. Results become visible
+  // to read_committed readers when it commits; shorter costs more requests.
+  int commit_interval_ms = 100;
+  // Exactly-once: librdkafka transaction.timeout.ms. The broker aborts a
+  // transaction left open longer (e.g. by a killed instance that is not
+  // restarted); kafka.producer message.timeout.ms must not exceed it.
+  int transaction_timeout_ms = 60000;
+  // On a revoke, how long to wait for the revoked partitions' records in the
+  // graph to be written and committed before letting them go.
+  int revoke_timeout_ms = 10000;
+};
+
 struct LoggingConfig {
   // trace | debug | info | warn | error | off
   std::string level = "info";
@@ -165,8 +222,23 @@ struct Config {
   OutputConfig output;
   PipelineConfig pipeline;
   MetricsConfig metrics;
+  DeliveryConfig delivery;
+  SecurityConfig security;
   LoggingConfig logging;
 };
+
+// The librdkafka properties of config.security (secrets resolved at load),
+// in the order to apply them; empty for plaintext without SASL.
+std::vector<std::pair<std::string, std::string>> SecurityProperties(const Config& config);
+// SecurityProperties with `user` (kafka.consumer or kafka.producer) applied
+// over them.
+std::map<std::string, std::string> WithSecurity(const Config& config,
+                                                const std::map<std::string, std::string>& user);
+
+// delivery.mode == "exactly_once".
+bool ExactlyOnce(const Config& config);
+// The transactional id exactly-once mode uses (see DeliveryConfig).
+std::string TransactionalId(const Config& config);
 
 // metrics.listen split into host and port; InvalidArgument naming the key
 // for anything but "host:port" with a port from 0 to 65535 ("[::1]:port" for

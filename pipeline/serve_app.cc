@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstring>
@@ -61,7 +62,12 @@ class ServeApp::Impl {
     so.bootstrap_servers = bootstrap_;
     so.client_id = config_.kafka.client_id;
     so.connect_timeout_ms = config_.kafka.connect_timeout_ms;
-    so.producer_properties = config_.kafka.producer;
+    so.producer_properties = WithSecurity(config_, config_.kafka.producer);
+    if (exactly_once_) {
+      so.transactional_id = TransactionalId(config_);
+      so.transaction_timeout_ms = config_.delivery.transaction_timeout_ms;
+      so.message_timeout_ms = std::min(so.message_timeout_ms, so.transaction_timeout_ms);
+    }
     NLPFLOW_ASSIGN_OR_RETURN(
         producer_, KafkaSink::Create(so, [this](const DeliveryReport& r) { OnDelivery(r); }));
 
@@ -72,11 +78,12 @@ class ServeApp::Impl {
             config_.kafka.topic_replication},
            {config_.kafka.dead_letter_topic, config_.kafka.topic_partitions,
             config_.kafka.topic_replication}},
-          config_.kafka.connect_timeout_ms, config_.kafka.producer));
+          config_.kafka.connect_timeout_ms, WithSecurity(config_, config_.kafka.producer)));
     }
 
     result_sink_ = std::make_unique<KafkaResultSink>(
-        producer_.get(), config_.kafka.output_topic, config_.kafka.dead_letter_topic,
+        producer_.get(), tracker_.get(), /*ordered=*/exactly_once_,
+        config_.kafka.output_topic, config_.kafka.dead_letter_topic,
         stack_.name + ":" + stack_.version, [this](const Status& s) { Fail(s); });
     EmbedGraphOptions graph_options = GraphOptionsFrom(config_);
     graph_options.metrics = &graph_metrics_;
@@ -92,20 +99,28 @@ class ServeApp::Impl {
     src.group_id = config_.kafka.group_id;
     src.topics = config_.kafka.input_topics;
     src.client_id = config_.kafka.client_id;
-    src.commit_interval_ms = config_.kafka.commit_interval_ms;
+    // Exactly-once commits are transactions, one per delivery.commit_interval_ms.
+    src.commit_interval_ms = exactly_once_ ? config_.delivery.commit_interval_ms
+                                           : config_.kafka.commit_interval_ms;
+    src.revoke_timeout_ms = config_.delivery.revoke_timeout_ms;
     src.max_in_flight = config_.pipeline.max_in_flight;
     src.connect_timeout_ms = config_.kafka.connect_timeout_ms;
-    src.consumer_properties = config_.kafka.consumer;
+    src.consumer_properties = WithSecurity(config_, config_.kafka.consumer);
     NLPFLOW_ASSIGN_OR_RETURN(
-        source_, KafkaSource::Create(src, tracker_, [this](RecordPtr r) {
-          // Sequence numbers are this process's arrival order.
-          r->sequence = next_sequence_++;
-          graph_->Put(std::move(r));
-          // Only this thread adds to in_flight(): read after the Track that
-          // preceded this call, it is at most the value the bound applies to.
-          const int64_t unacknowledged = tracker_->in_flight();
-          if (unacknowledged > unacknowledged_max_.load()) unacknowledged_max_.store(unacknowledged);
-        }));
+        source_, KafkaSource::Create(
+                     src, tracker_,
+                     // The source numbers records in arrival order
+                     // (Record::sequence); its fences rely on those numbers.
+                     [this](RecordPtr r) {
+                       graph_->Put(std::move(r));
+                       // Only this thread adds to in_flight(): read after the Track that
+                       // preceded this call, it is at most the value the bound applies to.
+                       const int64_t unacknowledged = tracker_->in_flight();
+                       if (unacknowledged > unacknowledged_max_.load()) {
+                         unacknowledged_max_.store(unacknowledged);
+                       }
+                     },
+                     producer_.get()));
     initialized_.store(true);
     return Status::Ok();
   }
@@ -115,9 +130,11 @@ class ServeApp::Impl {
     NLPFLOW_RETURN_IF_ERROR(source_->Start());
     started_ = true;
     serving_.store(true);
-    spdlog::info("nlpflow ready: consuming {} from {} (group {}), results to {}, dead letters to {}",
+    spdlog::info("nlpflow ready: consuming {} from {} (group {}), results to {}, dead letters to {}, {}",
                  Join(config_.kafka.input_topics), bootstrap_, config_.kafka.group_id,
-                 config_.kafka.output_topic, config_.kafka.dead_letter_topic);
+                 config_.kafka.output_topic, config_.kafka.dead_letter_topic,
+                 exactly_once_ ? "exactly-once (transactional.id " + TransactionalId(config_) + ")"
+                               : std::string("at-least-once"));
     return Status::Ok();
   }
 
@@ -307,6 +324,17 @@ class ServeApp::Impl {
   }
 
   void OnDelivery(const DeliveryReport& r) {
+    if (exactly_once_) {
+      // The transaction decides: a failed message makes its commit fail and
+      // the transaction abort (and the input is read again). Records were
+      // marked done when produced, in order (KafkaResultSink).
+      if (r.status.ok()) {
+        delivered_.fetch_add(1);
+        acknowledged_->Inc();
+        graph_metrics_.ObserveDelivery(r.latency_us);
+      }
+      return;
+    }
     if (!r.status.ok()) {
       Fail(r.status.WithContext("delivery of the result of " + r.tag.source.topic + "/" +
                                 std::to_string(r.tag.source.partition) + "@" +
@@ -316,8 +344,11 @@ class ServeApp::Impl {
     delivered_.fetch_add(1);
     acknowledged_->Inc();
     graph_metrics_.ObserveDelivery(r.latency_us);
-    // NotFound: the partition was revoked meanwhile; the new owner re-reads it.
-    (void)tracker_->MarkDone(r.tag.source.topic, r.tag.source.partition, r.tag.source.offset);
+    // NotFound: the partition was forgotten meanwhile (revoked, lost); the
+    // new owner re-reads it. The sequence keeps this late report away from a
+    // later assignment of the same partition.
+    (void)tracker_->MarkDone(r.tag.source.topic, r.tag.source.partition, r.tag.source.offset,
+                             r.tag.sequence);
   }
 
   void Fail(const Status& s) {
@@ -345,6 +376,7 @@ class ServeApp::Impl {
   std::atomic<bool> initialized_{false};  // Init built everything
   std::atomic<bool> serving_{false};      // between Start and Stop
   std::atomic<bool> stopping_seen_{false};
+  const bool exactly_once_ = ExactlyOnce(config_);
   ModelStack stack_;
   std::string bootstrap_;
   std::unique_ptr<EmbeddedBroker> embedded_;
@@ -353,7 +385,6 @@ class ServeApp::Impl {
   std::unique_ptr<KafkaResultSink> result_sink_;
   std::unique_ptr<EmbedGraph> graph_;
   std::unique_ptr<KafkaSource> source_;  // destroyed before the graph and the producer
-  uint64_t next_sequence_ = 0;           // poll thread only
   std::atomic<int64_t> delivered_{0};
   bool started_ = false;
   bool stopped_ = false;

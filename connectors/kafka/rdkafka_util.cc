@@ -2,13 +2,48 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
 #include <set>
+#include <string>
+#include <thread>
 
 #include "connectors/kafka/kafka_status.h"
 
 namespace nlpflow::kafka_internal {
 namespace {
+
+// Authentication failures that librdkafka reported in its log, per handle,
+// so that CheckCluster can stop at once with librdkafka's own reason instead
+// of waiting out its timeout. librdkafka reports them nowhere else before the
+// application polls. The messages name the broker and the mechanism, never
+// the password.
+class AuthFailures {
+ public:
+  static AuthFailures& Get() {
+    static AuthFailures* failures = new AuthFailures();  // never destroyed
+    return *failures;
+  }
+  void Set(const rd_kafka_t* rk, std::string message) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    failures_[rk] = std::move(message);
+  }
+  std::string Take(const rd_kafka_t* rk) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = failures_.find(rk);
+    if (it == failures_.end()) return "";
+    std::string m = std::move(it->second);
+    failures_.erase(it);
+    return m;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<const rd_kafka_t*, std::string> failures_;  // GUARDED_BY(mutex_)
+};
 
 // Called from librdkafka's internal threads (log.queue is left false), so it
 // must only use thread-safe things: spdlog's default logger is.
@@ -25,6 +60,10 @@ void LogToSpdlog(const rd_kafka_t* rk, int level, const char* facility,
   }
   spdlog::log(spd_level, "librdkafka {} {}: {}", rd_kafka_name(rk), facility,
               message);
+  if (std::strstr(message, "SASL authentication error") != nullptr ||
+      std::strstr(message, "SSL handshake failed") != nullptr) {
+    AuthFailures::Get().Set(rk, message);
+  }
 }
 
 }  // namespace
@@ -69,11 +108,29 @@ Status CheckCluster(rd_kafka_t* rk, const std::string& bootstrap_servers,
                     int timeout_ms,
                     const std::vector<std::string>& required_topics) {
   const rd_kafka_metadata_t* metadata = nullptr;
+  (void)AuthFailures::Get().Take(rk);  // a stale entry of a destroyed handle
   // all_topics=1: one request answers both "is anyone there" and "do the
-  // topics exist". rd_kafka_metadata waits for a usable broker connection
-  // for at most timeout_ms, so this is bounded even if nothing listens.
-  rd_kafka_resp_err_t err =
-      rd_kafka_metadata(rk, 1, nullptr, &metadata, timeout_ms);
+  // topics exist". Asked in short rounds, so that a failed authentication
+  // (logged by librdkafka meanwhile) stops the wait at once.
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  rd_kafka_resp_err_t err = RD_KAFKA_RESP_ERR__TIMED_OUT;
+  while (true) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
+    if (left <= 0) break;
+    err = rd_kafka_metadata(rk, 1, nullptr, &metadata,
+                            static_cast<int>(std::min<int64_t>(left, 500)));
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
+    std::string auth = AuthFailures::Get().Take(rk);
+    if (!auth.empty()) {
+      return Status::Unavailable("Kafka authentication at '" + bootstrap_servers +
+                                 "' failed: " + auth);
+    }
+    // An error other than a timeout can come back at once: do not spin.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     Status detail = KafkaStatus(err, "");
     return Status::Unavailable("no Kafka broker at '" + bootstrap_servers +

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+
 namespace nlpflow {
 namespace {
 
@@ -194,6 +197,88 @@ TEST(ConfigTest, ShippedConfigLoadsAndDumpRoundTrips) {
   auto again = ParseConfig(DumpConfig(*c));
   ASSERT_TRUE(again.ok()) << again.status().ToString();
   EXPECT_EQ(DumpConfig(*again), DumpConfig(*c));
+}
+
+TEST(ConfigTest, DeliveryModeAndTransactionalId) {
+  auto c = ParseConfig("kafka:\n  group_id: g\ndelivery:\n  mode: exactly_once\n  instance_id: i3\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(ExactlyOnce(*c));
+  EXPECT_EQ(TransactionalId(*c), "g-i3");
+  c->delivery.transactional_id = "fixed";
+  EXPECT_EQ(TransactionalId(*c), "fixed");
+  auto d = ParseConfig("");
+  ASSERT_TRUE(d.ok());
+  EXPECT_FALSE(ExactlyOnce(*d));
+  EXPECT_EQ(d->delivery.commit_interval_ms, 100);
+  EXPECT_EQ(d->delivery.transaction_timeout_ms, 60000);
+}
+
+TEST(ConfigTest, ExactlyOnceChecksTheMessageTimeout) {
+  auto c = ParseConfig("", {"delivery.mode=exactly_once", "delivery.transaction_timeout_ms=10000",
+                            "kafka.producer.message.timeout.ms=20000"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "config key kafka.producer.message.timeout.ms: must be at most "
+            "delivery.transaction_timeout_ms (10000) in exactly_once mode, got '20000'");
+  auto bad = ParseConfig("", {"delivery.mode=twice"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "config key delivery.mode: must be at_least_once or exactly_once, got 'twice'");
+  auto own = ParseConfig("", {"delivery.mode=exactly_once", "kafka.producer.transactional.id=x"});
+  ASSERT_FALSE(own.ok());
+  EXPECT_THAT(own.status().message(), HasSubstr("kafka.producer.transactional.id"));
+}
+
+TEST(ConfigTest, SecurityFromEnvironmentAndFile) {
+  setenv("NLPFLOW_CONFIG_TEST_PW", "pw-from-env", 1);
+  auto c = ParseConfig("", {"security.protocol=sasl_ssl", "security.sasl_username=u",
+                            "security.sasl_password=${NLPFLOW_CONFIG_TEST_PW}",
+                            "security.ssl_ca_location=/etc/ca.pem"});
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->security.sasl_password, "pw-from-env");
+  auto props = SecurityProperties(*c);
+  EXPECT_THAT(props, ::testing::Contains(std::make_pair(std::string("sasl.password"),
+                                                        std::string("pw-from-env"))));
+  EXPECT_THAT(props, ::testing::Contains(std::make_pair(std::string("security.protocol"),
+                                                        std::string("sasl_ssl"))));
+  EXPECT_THAT(props, ::testing::Contains(std::make_pair(std::string("ssl.ca.location"),
+                                                        std::string("/etc/ca.pem"))));
+  // The user's librdkafka properties win.
+  auto merged = WithSecurity(*c, {{"sasl.username", "other"}});
+  EXPECT_EQ(merged.at("sasl.username"), "other");
+  EXPECT_EQ(merged.at("sasl.mechanisms"), "SCRAM-SHA-512");
+  const std::string dump = DumpConfig(*c);
+  EXPECT_THAT(dump, HasSubstr("sasl_password: \"****\""));
+  EXPECT_EQ(dump.find("pw-from-env"), std::string::npos);
+
+  const std::string file = ::testing::TempDir() + "/nlpflow-config-test-pw";
+  std::ofstream(file) << "pw-from-file\n";
+  auto f = ParseConfig("", {"security.protocol=sasl_plaintext", "security.sasl_username=u",
+                            "security.sasl_password_file=" + file});
+  ASSERT_TRUE(f.ok()) << f.status().ToString();
+  EXPECT_EQ(f->security.sasl_password, "pw-from-file");
+  auto plain = ParseConfig("");
+  ASSERT_TRUE(plain.ok());
+  EXPECT_TRUE(SecurityProperties(*plain).empty());
+}
+
+TEST(ConfigTest, SecurityErrorsNameTheKeyNotTheSecret) {
+  unsetenv("NLPFLOW_CONFIG_TEST_UNSET");
+  auto c = ParseConfig("", {"security.protocol=sasl_ssl", "security.sasl_username=u",
+                            "security.sasl_password=${NLPFLOW_CONFIG_TEST_UNSET}"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(),
+            "config key security.sasl_password: environment variable NLPFLOW_CONFIG_TEST_UNSET "
+            "is not set");
+  auto missing = ParseConfig("", {"security.protocol=sasl_ssl", "security.sasl_username=u"});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_THAT(missing.status().message(), HasSubstr("config key security.sasl_password: must be set"));
+  auto plain = ParseConfig("", {"security.sasl_username=u", "security.sasl_password=secret-value"});
+  ASSERT_FALSE(plain.ok());
+  EXPECT_EQ(plain.status().message().find("secret-value"), std::string::npos);
+  auto bad = ParseConfig("", {"security.protocol=tls"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_THAT(bad.status().message(), HasSubstr("config key security.protocol: must be"));
 }
 
 TEST(ConfigTest, DumpMasksSecrets) {
