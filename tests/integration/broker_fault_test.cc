@@ -1,0 +1,246 @@
+// Broker faults under the serve graph, on a 3-node cluster (replication
+// factor 3, min.insync.replicas 2) started through `scripts/kafka start
+// --nodes 3`, checked by the delivery checker in both delivery modes:
+//   LeaderKilled   the node leading input partition 0 is killed with SIGKILL
+//                  mid-run and started again (scripts/kafka start-node)
+//   BrokersPaused  every node is stopped with SIGSTOP for 20 s (the pipeline
+//                  is cut off from the cluster), then resumed with SIGCONT
+// 1% poison records in every input. If nlpflow exits (it does so, by design,
+// on a fatal error) the test restarts it, as a supervisor would, and prints
+// how often. Required as in fault_test.cc.
+// Sizes: NLPFLOW_FAULT_RECORDS (default 2000), NLPFLOW_FAULT_SEED.
+#include <gtest/gtest.h>
+#include <librdkafka/rdkafkacpp.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "connectors/kafka/topic_admin.h"
+#include "tests/integration/delivery_checker.h"
+#include "tests/integration/test_util.h"
+
+namespace nlpflow::testing {
+namespace {
+
+int EnvInt(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
+}
+
+std::string g_dir;
+std::string g_bootstrap;
+
+class ThreeNodes : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    g_dir = (std::filesystem::temp_directory_path() /
+             ("nlpflow-it-kafka3-" + std::to_string(getpid())))
+                .string();
+    RunResult r = RunCommand({"bash", SourceDir() + "/scripts/kafka", "start", "--nodes", "3",
+                              "--dir", g_dir, "--owner", std::to_string(getpid())},
+                             std::chrono::seconds(300));
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    std::ifstream in(g_dir + "/bootstrap");
+    std::getline(in, g_bootstrap);
+  }
+  void TearDown() override {
+    RunCommand({"bash", SourceDir() + "/scripts/kafka", "stop", "--dir", g_dir, "--grace", "0"},
+               std::chrono::seconds(120));
+  }
+};
+
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new ThreeNodes);
+
+pid_t NodePid(int node) {
+  std::ifstream in(g_dir + "/node" + std::to_string(node) + "/pid");
+  pid_t pid = -1;
+  in >> pid;
+  return pid;
+}
+
+// The node id leading `topic`'s partition `partition`, or -1.
+int LeaderOf(const std::string& topic, int32_t partition) {
+  std::unique_ptr<RdKafka::Conf> conf(RdKafka::Conf::create(RdKafka::Conf::CONF_GLOBAL));
+  std::string err;
+  conf->set("bootstrap.servers", g_bootstrap, err);
+  std::unique_ptr<RdKafka::Producer> p(RdKafka::Producer::create(conf.get(), err));
+  std::unique_ptr<RdKafka::Topic> t(RdKafka::Topic::create(p.get(), topic, nullptr, err));
+  RdKafka::Metadata* md = nullptr;
+  if (p->metadata(false, t.get(), &md, 10000) != RdKafka::ERR_NO_ERROR) return -1;
+  int leader = -1;
+  for (const auto* tm : *md->topics()) {
+    for (const auto* pm : *tm->partitions()) {
+      if (pm->id() == partition) leader = pm->leader();
+    }
+  }
+  delete md;
+  return leader;
+}
+
+std::string Poison(int i) {
+  switch (i % 4) {
+    case 0:
+      return std::string("{\"text\": \"caf\xc3\x28 ") + std::to_string(i) + "\"}";
+    case 1:
+      return "{\"text\": \"unterminated " + std::to_string(i);
+    case 2:
+      return "{\"body\": \"no text " + std::to_string(i) + "\"}";
+    default:
+      return "{\"text\": \"" + std::string(2100, 'y') + "\"}";
+  }
+}
+
+class BrokerFaultTest : public ::testing::TestWithParam<const char*> {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(g_bootstrap.empty()) << "the 3-node cluster did not start";
+    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+    for (char& c : name) {
+      if (c == '/') c = '-';
+    }
+    in_ = name + "-in";
+    out_ = name + "-out";
+    dlq_ = name + "-dlq";
+    group_ = name + "-group";
+    seed_ = static_cast<uint32_t>(EnvInt("NLPFLOW_FAULT_SEED", static_cast<int>(time(nullptr))));
+    rng_.seed(seed_);
+    std::printf("[fault] %s: seed %u\n", name.c_str(), seed_);
+    n_ = EnvInt("NLPFLOW_FAULT_RECORDS", 2000);
+    Status created = CreateTopics(g_bootstrap, {{in_, 4, 3}}, 30000);
+    ASSERT_TRUE(created.ok()) << created.ToString();
+    std::vector<std::pair<std::string, std::string>> input;
+    for (int i = 0; i < n_; ++i) {
+      if (i % 100 == 50) {
+        check_.poison_keys.insert("p" + std::to_string(i));
+        input.emplace_back("p" + std::to_string(i), Poison(i / 100));
+      } else {
+        check_.good_keys.insert("g" + std::to_string(i));
+        input.emplace_back("g" + std::to_string(i),
+                           nlohmann::json({{"text", TestText(i)}, {"id", i}}).dump());
+      }
+    }
+    ProduceAll(g_bootstrap, in_, input);
+    check_.bootstrap = g_bootstrap;
+    check_.output_topic = out_;
+    check_.dead_letter_topic = dlq_;
+  }
+
+  bool exactly_once() const { return std::string(GetParam()) == "exactly_once"; }
+
+  void StartPipeline() {
+    ++runs_;
+    p_ = std::make_unique<Process>(
+        RunArgs(g_bootstrap, in_, out_, dlq_, group_,
+                {"input.format=json", "input.max_record_bytes=2000", "batch.max_batch_size=32",
+                 "pipeline.max_in_flight=256", "kafka.topic_partitions=4",
+                 "kafka.topic_replication=3", "kafka.consumer.session.timeout.ms=10000",
+                 "kafka.consumer.heartbeat.interval.ms=1000",
+                 "kafka.consumer.partition.assignment.strategy=cooperative-sticky",
+                 "delivery.mode=" + std::string(GetParam()), "delivery.instance_id=a",
+                 // Longer than the faults, so that they do not time out
+                 // messages or transactions on their own.
+                 "delivery.transaction_timeout_ms=60000",
+                 "kafka.producer.message.timeout.ms=60000"}),
+        tmp_.path() + "/run-" + std::to_string(runs_) + ".log");
+  }
+
+  // Restarts the pipeline whenever it exited, until the group has no lag or
+  // `timeout` passed.
+  bool SuperviseUntilNoLag(std::chrono::seconds timeout) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (auto code = p_->Wait(std::chrono::milliseconds(0))) {
+        std::printf("[fault] nlpflow exited with %d; restarting. Its last lines:\n%s\n", *code,
+                    Tail(p_->Log()).c_str());
+        StartPipeline();
+      }
+      if (GroupLag(g_bootstrap, group_, in_) == 0) return true;
+      std::this_thread::sleep_for(std::chrono::seconds(2));
+    }
+    return false;
+  }
+
+  static std::string Tail(const std::string& log) {
+    return log.size() > 3000 ? log.substr(log.size() - 3000) : log;
+  }
+
+  void Finish(const std::string& label) {
+    const bool drained = SuperviseUntilNoLag(std::chrono::seconds(300 + n_ / 10));
+    p_->Signal(SIGTERM);
+    p_->Wait(std::chrono::seconds(60));
+    ASSERT_TRUE(drained) << "the group still lags\n" << Tail(p_->Log());
+    std::printf("[fault] %s: %d pipeline run(s)\n", label.c_str(), runs_);
+    DeliveryReport r = CheckDelivery(check_, label, std::chrono::seconds(240));
+    EXPECT_EQ(r.missing, 0) << r.Summary();
+    EXPECT_EQ(r.misrouted, 0) << r.Summary();
+    EXPECT_EQ(r.unexpected, 0) << r.Summary();
+    if (exactly_once()) {
+      EXPECT_EQ(r.duplicates, 0) << r.Summary();
+      EXPECT_EQ(r.out_of_order, 0) << r.Summary();
+    }
+  }
+
+  std::string in_, out_, dlq_, group_;
+  uint32_t seed_ = 0;
+  int n_ = 0;
+  int runs_ = 0;
+  std::mt19937 rng_;
+  DeliveryCheck check_;
+  std::unique_ptr<Process> p_;
+  TempDir tmp_;
+};
+
+// (2) The leader of the input partitions' first partition killed hard and
+// restarted mid-run.
+TEST_P(BrokerFaultTest, LeaderKilled) {
+  StartPipeline();
+  ASSERT_TRUE(p_->WaitForLog("assigned", std::chrono::seconds(180))) << p_->Log();
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(std::uniform_int_distribution<int>(1000, 6000)(rng_)));
+  const int leader = LeaderOf(in_, 0);
+  ASSERT_GE(leader, 1);
+  const pid_t pid = NodePid(leader);
+  ASSERT_GT(pid, 0);
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  std::printf("[fault] killed node %d (leader of %s[0], output leader of [0]: %d); lag %lld\n",
+              leader, in_.c_str(), LeaderOf(out_, 0),
+              static_cast<long long>(GroupLag(g_bootstrap, group_, in_)));
+  std::this_thread::sleep_for(std::chrono::seconds(8));
+  RunResult restarted = RunCommand({"bash", SourceDir() + "/scripts/kafka", "start-node", "--dir",
+                                    g_dir, std::to_string(leader)},
+                                   std::chrono::seconds(240));
+  ASSERT_EQ(restarted.exit_code, 0) << restarted.output;
+  std::printf("[fault] node %d started again\n", leader);
+  Finish(std::string("LeaderKilled/") + GetParam());
+}
+
+// (3) The cluster stopped (SIGSTOP) for 20 s, then resumed.
+TEST_P(BrokerFaultTest, BrokersPaused) {
+  StartPipeline();
+  ASSERT_TRUE(p_->WaitForLog("assigned", std::chrono::seconds(180))) << p_->Log();
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(std::uniform_int_distribution<int>(1000, 6000)(rng_)));
+  std::vector<pid_t> pids;
+  for (int node = 1; node <= 3; ++node) pids.push_back(NodePid(node));
+  for (pid_t pid : pids) ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  std::printf("[fault] all 3 nodes stopped (SIGSTOP) for 20 s\n");
+  std::this_thread::sleep_for(std::chrono::seconds(20));
+  for (pid_t pid : pids) ASSERT_EQ(kill(pid, SIGCONT), 0);
+  std::printf("[fault] resumed (SIGCONT)\n");
+  Finish(std::string("BrokersPaused/") + GetParam());
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, BrokerFaultTest,
+                         ::testing::Values("at_least_once", "exactly_once"),
+                         [](const auto& info) { return std::string(info.param); });
+
+}  // namespace
+}  // namespace nlpflow::testing

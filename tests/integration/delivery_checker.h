@@ -1,0 +1,58 @@
+// The delivery checker of the fault tests, in the style of Kafka's own
+// transactions test: every input record carries a unique key; after a run
+// the checker reads the output topic and the dead-letter topic with
+// isolation.level=read_committed and reports
+//   in            input records (good + poison)
+//   out           result messages read (duplicates included)
+//   dead_letters  dead-letter messages read (duplicates included)
+//   duplicates    messages beyond the first per key, over both topics
+//   missing       good keys without a result + poison keys without a dead letter
+//   misrouted     good keys on the dead-letter topic or poison keys on the output
+//   unexpected    keys that were never input
+//   out_of_order  per input partition: results whose input offset is not
+//                 greater than the previous one read from the same output
+//                 partition for the same input partition
+// A result names its input in "source": {"topic", "partition", "offset"}; a
+// dead letter in "topic", "partition", "offset" (JSON output format).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+
+namespace nlpflow::testing {
+
+struct DeliveryReport {
+  int64_t in = 0;
+  int64_t out = 0;
+  int64_t dead_letters = 0;
+  int64_t duplicates = 0;
+  int64_t missing = 0;
+  int64_t misrouted = 0;
+  int64_t unexpected = 0;
+  int64_t out_of_order = 0;
+  std::map<int32_t, int64_t> out_of_order_by_partition;  // input partition -> count
+  std::string first_missing;                              // a key, for messages
+
+  // One line: "in=... out=... dead_letters=... duplicates=... missing=... ..."
+  std::string Summary() const;
+};
+
+struct DeliveryCheck {
+  std::string bootstrap;
+  std::string output_topic;
+  std::string dead_letter_topic;
+  std::set<std::string> good_keys;    // expected on the output topic
+  std::set<std::string> poison_keys;  // expected on the dead-letter topic
+};
+
+// Reads both topics from the beginning (read_committed) until every expected
+// key was seen and then nothing new came for `settle`, or `timeout` passed;
+// then counts. Prints the summary line to stdout, prefixed by `label`.
+DeliveryReport CheckDelivery(const DeliveryCheck& check, const std::string& label,
+                             std::chrono::seconds timeout,
+                             std::chrono::seconds settle = std::chrono::seconds(5));
+
+}  // namespace nlpflow::testing
