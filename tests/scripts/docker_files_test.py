@@ -10,6 +10,15 @@ way Docker would and checks what breaks a build or a `compose up` first:
     nlpflow is built from this Dockerfile, depends on kafka, gets a bootstrap
     address that the kafka service advertises, and every bind-mounted host
     path exists.
+  docker/k8s/*.yaml: the Deployment, the ConfigMap and the KEDA ScaledObject
+    parse and refer to each other: the Deployment mounts the ConfigMap at the
+    folder of its --config file and the ConfigMap has that key; the pipeline
+    config in the ConfigMap is a map with kafka.group_id and no per-pod
+    group; the ScaledObject scales that Deployment on a kafka trigger whose
+    bootstrapServers, consumerGroup and topic are the config's, with at most
+    kafka.topic_partitions replicas; the pods set NLPFLOW_INSTANCE_ID (the
+    exactly-once transactional id) and get more than
+    pipeline.shutdown_timeout_ms to stop; the image is compose's.
 Then it breaks copies of the files in memory and checks that each break is
 caught, so that the checks above are known to be able to fail.
 
@@ -220,6 +229,113 @@ def check_compose(text, compose_dir, dockerfile_path, context_root):
 
 
 # ---------------------------------------------------------------------------
+# Kubernetes manifests
+
+K8S_FILES = ("deployment.yaml", "configmap.yaml", "scaledobject.yaml")
+
+
+def check_k8s(k8s_texts, compose_text):
+    """k8s_texts: {file name: text}. Returns a list of errors."""
+    docs = {}
+    for name in K8S_FILES:
+        if name not in k8s_texts:
+            return [f"k8s: {name} is missing"]
+        try:
+            doc = yaml.safe_load(k8s_texts[name])
+        except yaml.YAMLError as e:
+            return [f"k8s: {name} is not valid YAML: {e}"]
+        if not isinstance(doc, dict):
+            return [f"k8s: {name} is not a YAML map"]
+        docs[name] = doc
+    errors = []
+    dep, cm, so = docs["deployment.yaml"], docs["configmap.yaml"], docs["scaledobject.yaml"]
+    for doc, kind in ((dep, "Deployment"), (cm, "ConfigMap"), (so, "ScaledObject")):
+        if doc.get("kind") != kind:
+            errors.append(f"k8s: expected kind {kind}, got {doc.get('kind')!r}")
+    if errors:
+        return errors
+    dep_name = (dep.get("metadata") or {}).get("name")
+    cm_name = (cm.get("metadata") or {}).get("name")
+    spec = ((dep.get("spec") or {}).get("template") or {}).get("spec") or {}
+    containers = spec.get("containers") or []
+    if len(containers) != 1:
+        return ["k8s: the Deployment must have one container"]
+    container = containers[0]
+
+    # The image is the one compose builds.
+    try:
+        compose_image = yaml.safe_load(compose_text)["services"]["nlpflow"]["image"]
+    except (yaml.YAMLError, KeyError, TypeError):
+        compose_image = None
+    if compose_image and container.get("image") != compose_image:
+        errors.append(f"k8s: the Deployment runs image {container.get('image')!r}, compose builds {compose_image!r}")
+
+    # --config FILE, mounted from the ConfigMap.
+    args = [str(a) for a in (container.get("args") or [])]
+    if "--config" not in args or args.index("--config") + 1 >= len(args):
+        return errors + ["k8s: the Deployment's args have no --config"]
+    config_path = args[args.index("--config") + 1]
+    config_dir, config_key = os.path.dirname(config_path), os.path.basename(config_path)
+    mounts = {m.get("name"): m.get("mountPath") for m in container.get("volumeMounts") or []}
+    volumes = {v.get("name"): v for v in spec.get("volumes") or []}
+    mounted = [n for n, path in mounts.items() if path == config_dir]
+    if not mounted:
+        errors.append(f"k8s: nothing is mounted at {config_dir}, where --config {config_path} is")
+    else:
+        source = (volumes.get(mounted[0]) or {}).get("configMap") or {}
+        if source.get("name") != cm_name:
+            errors.append(f"k8s: {config_dir} is mounted from ConfigMap {source.get('name')!r}, not {cm_name!r}")
+    data = cm.get("data") or {}
+    if config_key not in data:
+        return errors + [f"k8s: ConfigMap {cm_name} has no key {config_key!r} (the --config file)"]
+    try:
+        config = yaml.safe_load(data[config_key])
+    except yaml.YAMLError as e:
+        return errors + [f"k8s: the pipeline config in the ConfigMap is not valid YAML: {e}"]
+    if not isinstance(config, dict):
+        return errors + ["k8s: the pipeline config in the ConfigMap is not a map"]
+    kafka = config.get("kafka") or {}
+    group = kafka.get("group_id")
+    if not group:
+        errors.append("k8s: the pipeline config sets no kafka.group_id (replicas must share one)")
+    if any("group_id" in a for a in args):
+        errors.append("k8s: the Deployment overrides kafka.group_id per pod: replicas must share the group")
+    env = {e.get("name"): e for e in container.get("env") or []}
+    if "NLPFLOW_INSTANCE_ID" not in env:
+        errors.append("k8s: the pods do not set NLPFLOW_INSTANCE_ID (exactly-once transactional id)")
+    shutdown_ms = int((config.get("pipeline") or {}).get("shutdown_timeout_ms", 15000))
+    grace_s = int(spec.get("terminationGracePeriodSeconds", 30))
+    if grace_s * 1000 <= shutdown_ms:
+        errors.append(f"k8s: terminationGracePeriodSeconds {grace_s} is not more than "
+                      f"pipeline.shutdown_timeout_ms {shutdown_ms}")
+
+    # The ScaledObject scales this Deployment on this group's lag.
+    so_spec = so.get("spec") or {}
+    target = (so_spec.get("scaleTargetRef") or {}).get("name")
+    if target != dep_name:
+        errors.append(f"k8s: the ScaledObject scales {target!r}, not the Deployment {dep_name!r}")
+    triggers = [t for t in so_spec.get("triggers") or [] if t.get("type") == "kafka"]
+    if not triggers:
+        errors.append("k8s: the ScaledObject has no kafka trigger")
+    else:
+        meta = triggers[0].get("metadata") or {}
+        if meta.get("consumerGroup") != group:
+            errors.append(f"k8s: the kafka trigger watches group {meta.get('consumerGroup')!r}, the config's is {group!r}")
+        topics = kafka.get("input_topics") or []
+        topics = [topics] if isinstance(topics, str) else topics
+        if meta.get("topic") not in topics:
+            errors.append(f"k8s: the kafka trigger watches topic {meta.get('topic')!r}, not an input topic {topics}")
+        if meta.get("bootstrapServers") != kafka.get("bootstrap_servers"):
+            errors.append(f"k8s: the kafka trigger uses brokers {meta.get('bootstrapServers')!r}, "
+                          f"the config {kafka.get('bootstrap_servers')!r}")
+    partitions = int(kafka.get("topic_partitions", 4))
+    max_replicas = int(so_spec.get("maxReplicaCount", 100))
+    if max_replicas > partitions:
+        errors.append(f"k8s: maxReplicaCount {max_replicas} is more than the {partitions} partitions")
+    return errors
+
+
+# ---------------------------------------------------------------------------
 
 
 def check_all(dockerfile_text, compose_text, dockerignore_text, dockerfile, compose_dir, root):
@@ -249,6 +365,13 @@ def main():
             return 1
     ignore_text = open(ignore_path).read() if os.path.exists(ignore_path) else ""
     compose_dir = os.path.join(root, "docker")  # Where its relative paths start.
+    k8s_dir = os.path.join(root, "docker", "k8s")
+    k8s = {}
+    for name in K8S_FILES:
+        path = os.path.join(k8s_dir, name)
+        if os.path.exists(path):
+            with open(path) as f:
+                k8s[name] = f.read()
 
     passed = failed = 0
     errors = check_all(texts[dockerfile], texts[compose], ignore_text, dockerfile, compose_dir, root)
@@ -259,6 +382,49 @@ def main():
     else:
         print(f"ok   {os.path.relpath(dockerfile, root)} and {os.path.relpath(compose, root)}")
         passed += 1
+    k8s_errors = check_k8s(k8s, texts[compose])
+    for e in k8s_errors:
+        print(f"FAIL {e}")
+    if k8s_errors:
+        failed += 1
+    else:
+        print("ok   docker/k8s/" + ", ".join(K8S_FILES))
+        passed += 1
+    k8s_breaks = [
+        ("Deployment missing", "deployment.yaml", None, "deployment.yaml is missing"),
+        ("other ConfigMap", "deployment.yaml", ("name: nlpflow-config", "name: other-config"),
+         "is mounted from ConfigMap 'other-config'"),
+        ("other mount path", "deployment.yaml", ("mountPath: /etc/nlpflow", "mountPath: /etc/other"),
+         "nothing is mounted at /etc/nlpflow"),
+        ("other target", "scaledobject.yaml", ("    name: nlpflow\n  minReplicaCount", "    name: other\n  minReplicaCount"),
+         "the ScaledObject scales 'other'"),
+        ("other group", "scaledobject.yaml", ("consumerGroup: nlpflow-minilm-embed", "consumerGroup: other"),
+         "watches group 'other'"),
+        ("other topic", "scaledobject.yaml", ("topic: texts", "topic: other"), "watches topic 'other'"),
+        ("too many replicas", "scaledobject.yaml", ("maxReplicaCount: 12", "maxReplicaCount: 50"),
+         "maxReplicaCount 50 is more than"),
+        ("no instance id", "deployment.yaml", ("name: NLPFLOW_INSTANCE_ID", "name: OTHER_VAR"),
+         "do not set NLPFLOW_INSTANCE_ID"),
+        ("short grace", "deployment.yaml", ("terminationGracePeriodSeconds: 30", "terminationGracePeriodSeconds: 5"),
+         "terminationGracePeriodSeconds 5"),
+        ("missing config key", "configmap.yaml", ("  pipeline.yaml: |", "  other.yaml: |"), "has no key 'pipeline.yaml'"),
+    ]
+    for name, file, change, expected in k8s_breaks:
+        broken = dict(k8s)
+        if change is None:
+            broken.pop(file, None)
+        else:
+            broken[file] = k8s.get(file, "").replace(change[0], change[1])
+            if broken[file] == k8s.get(file):
+                print(f"FAIL k8s break {name!r} changed nothing: update this test with the files")
+                failed += 1
+                continue
+        found = check_k8s(broken, texts[compose])
+        if any(expected in e for e in found):
+            passed += 1
+        else:
+            print(f"FAIL k8s break {name!r} not caught (expected {expected!r}, got {found})")
+            failed += 1
 
     # Each break must be caught, with a message that names it.
     d, c, i = texts[dockerfile], texts[compose], ignore_text
