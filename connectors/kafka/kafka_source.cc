@@ -185,6 +185,7 @@ class KafkaSource::Impl {
   // where an abort rewinds to.
   std::map<TopicPartition, int64_t> committed_;
   bool paused_ = false;
+  Clock::time_point next_pause_report_;  // when a pause is next reported
   bool draining_ = false;
   uint64_t next_sequence_ = 0;
   Status final_commit_status_;  // read by Stop after joining
@@ -409,6 +410,19 @@ void KafkaSource::Impl::HandleMessage(const rd_kafka_message_t* m) {
 
 void KafkaSource::Impl::UpdateBackpressure() {
   int64_t in_flight = tracker_->in_flight();
+  // A long pause is worth a line: the graph (or the broker's acknowledgements)
+  // is not keeping up, or records are stuck.
+  if (paused_ && Clock::now() >= next_pause_report_) {
+    if (next_pause_report_ != Clock::time_point()) {
+      const KafkaSinkStats sink = sink_ != nullptr ? sink_->stats() : KafkaSinkStats();
+      spdlog::warn("Kafka source: paused by backpressure for 10 s or more: {} record(s) in flight "
+                   "(bound {}, resuming at {}); producer: {} produced, {} acknowledged, {} failed",
+                   in_flight, options_.max_in_flight, resume_at_, sink.produced, sink.delivered,
+                   sink.failed);
+    }
+    next_pause_report_ = Clock::now() + std::chrono::seconds(10);
+  }
+  if (!paused_) next_pause_report_ = Clock::time_point();
   if (!paused_ && in_flight >= options_.max_in_flight) {
     SetAssignmentPaused(true);
     ++pauses_;
