@@ -185,6 +185,8 @@ class KafkaSource::Impl {
   // where an abort rewinds to.
   std::map<TopicPartition, int64_t> committed_;
   bool paused_ = false;
+  // Assigned while paused_ held and not paused yet (see OnRebalance).
+  std::set<TopicPartition> pause_on_first_;
   Clock::time_point next_pause_report_;  // when a pause is next reported
   bool draining_ = false;
   uint64_t next_sequence_ = 0;
@@ -357,6 +359,24 @@ void KafkaSource::Impl::HandleMessage(const rd_kafka_message_t* m) {
   if (draining_) return;  // not tracked, so not committed: read again later
 
   const char* topic = rd_kafka_topic_name(m->rkt);
+  if (!pause_on_first_.empty()) {
+    auto late = pause_on_first_.find(TopicPartition{topic, m->partition});
+    if (late != pause_on_first_.end()) {
+      pause_on_first_.erase(late);
+      if (paused_) {
+        // Assigned while backpressure held: pause it now that its fetch
+        // runs, and have it start again at this message after the resume.
+        PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+        rd_kafka_topic_partition_list_add(list.get(), topic, m->partition)->offset = m->offset;
+        rd_kafka_pause_partitions(consumer_.get(), list.get());
+        Status sought = KafkaStatus(
+            ErrorPtr(rd_kafka_seek_partitions(consumer_.get(), list.get(), 5000)).get(),
+            "Kafka source: seek back of a partition assigned under backpressure");
+        if (!sought.ok()) Fail(sought);
+        return;
+      }
+    }
+  }
   Status tracked = tracker_->Track(topic, m->partition, m->offset);
   if (!tracked.ok()) {
     ++dropped_duplicates_;
@@ -450,7 +470,9 @@ void KafkaSource::Impl::SetAssignmentPaused(bool pause) {
                    KafkaStatus(err, pause ? "pause" : "resume").message());
     }
   }
-  // Partitions assigned later are paused by OnRebalance while paused_ holds.
+  // Partitions assigned later are paused by HandleMessage while paused_
+  // holds (see OnRebalance).
+  if (!pause) pause_on_first_.clear();
   paused_ = pause;
   paused_now_.store(pause);
 }
@@ -571,11 +593,18 @@ void KafkaSource::Impl::OnRebalance(
       Fail(assigned.WithContext("Kafka source"));
       return;
     }
-    // Keep backpressure (and a drain) in force for the new partitions. A
-    // pause is an operation on the partitions (not a request to the group
-    // thread) and is queued to each ahead of its first fetch.
-    if ((paused_ || draining_) && partitions->cnt > 0) {
-      rd_kafka_pause_partitions(rk, partitions);
+    // librdkafka keeps a partition's pause flag across a revoke (or loss)
+    // and a new assignment of the same partition. Seen: partitions paused by
+    // backpressure were lost, backpressure ended while nothing was assigned
+    // (so the resume named no partition), the same partitions came back still
+    // paused and never fetched again. So a new assignment starts resumed...
+    if (partitions->cnt > 0) rd_kafka_resume_partitions(rk, partitions);
+    // ...and, while backpressure holds, each new partition is paused when
+    // its first message arrives and seeked back to it (HandleMessage), not
+    // here, before its fetch has started. While draining, their messages are
+    // dropped anyway.
+    if (paused_) {
+      for (const TopicPartition& tp : ToPartitions(partitions)) pause_on_first_.insert(tp);
     }
     return;
   }
@@ -618,7 +647,10 @@ void KafkaSource::Impl::OnRebalance(
         tracker_->Forget(revoked, next_sequence_);
       }
     }
-    for (const TopicPartition& tp : revoked) committed_.erase(tp);
+    for (const TopicPartition& tp : revoked) {
+      committed_.erase(tp);
+      pause_on_first_.erase(tp);
+    }
     UpdateAssignment(partitions, /*add=*/false);
   } else {
     spdlog::error("Kafka source: {}", KafkaStatus(err, "rebalance").message());

@@ -225,14 +225,9 @@ TEST_P(BrokerFaultTest, LeaderKilled) {
 }
 
 // (3) The cluster stopped (SIGSTOP) for 20 s, then resumed.
-// DISABLED: in the at-least-once run seen on 2026-11-29 the consumer's
-// session expired during the pause (partitions lost), the same partitions
-// were assigned again while the source was paused by backpressure, the 254
-// results in flight were then delivered, and after that nothing more was
-// fetched (output stuck at 254 of 1485, no "paused by backpressure" report,
-// so the source had resumed). Not understood yet; run it with
-// --gtest_also_run_disabled_tests.
-TEST_P(BrokerFaultTest, DISABLED_BrokersPaused) {
+// Found a bug (fixed in KafkaSource): partitions paused by backpressure,
+// lost during the pause and assigned again stayed paused in librdkafka.
+TEST_P(BrokerFaultTest, BrokersPaused) {
   StartPipeline();
   ASSERT_TRUE(p_->WaitForLog("assigned", std::chrono::seconds(180))) << p_->Log();
   std::this_thread::sleep_for(
