@@ -8,26 +8,12 @@
 
 #include "nodes/compress/safetensors_writer.h"
 #include "nodes/infer/safetensors.h"
+#include "nodes/infer/tensor_reader.h"
 
 namespace nlpflow {
 namespace {
 
 namespace fs = std::filesystem;
-
-Result<at::Tensor> Read(const SafetensorsFile& file, const std::string& name,
-                        const std::vector<int64_t>& shape) {
-  const SafetensorsTensor* t = file.Find(name);
-  if (t == nullptr) return Status::NotFound(file.path() + ": no tensor '" + name + "'");
-  if (t->shape != shape) {
-    return Status::InvalidArgument(file.path() + ": tensor '" + name + "' has shape " +
-                                   ShapeToString(t->shape) + " but config.json implies " +
-                                   ShapeToString(shape));
-  }
-  at::Tensor out = at::empty(shape, at::kFloat);
-  NLPFLOW_RETURN_IF_ERROR(file.ReadFloat32(
-      *t, std::span<float>(out.data_ptr<float>(), static_cast<size_t>(out.numel()))));
-  return out;
-}
 
 // Files of a sentence-transformers model folder other than the weights and
 // config.json: the tokenizer and the pooling/normalize modules.
@@ -65,7 +51,7 @@ Result<StudentBert> StudentBert::Load(const std::string& dir) {
   const int64_t h = config.hidden_size;
   try {
     auto get = [&](const std::string& name, std::vector<int64_t> shape) {
-      return Read(*file, prefix + name, shape);
+      return ReadFloatTensor(*file, prefix + name, shape);
     };
     NLPFLOW_ASSIGN_OR_RETURN(s.word_embeddings_,
                              get("embeddings.word_embeddings.weight", {config.vocab_size, h}));

@@ -14,26 +14,12 @@
 #include "nodes/infer/bert_config.h"
 #include "nodes/infer/bert_encoder.h"
 #include "nodes/infer/safetensors.h"
+#include "nodes/infer/tensor_reader.h"
 
 namespace nlpflow {
 namespace {
 
 namespace fs = std::filesystem;
-
-Result<at::Tensor> ReadTensor(const SafetensorsFile& file, const std::string& name,
-                              const std::vector<int64_t>& shape) {
-  const SafetensorsTensor* t = file.Find(name);
-  if (t == nullptr) return Status::NotFound(file.path() + ": no tensor '" + name + "'");
-  if (t->shape != shape) {
-    return Status::InvalidArgument(file.path() + ": tensor '" + name + "' has shape " +
-                                   ShapeToString(t->shape) + " but config.json implies " +
-                                   ShapeToString(shape));
-  }
-  at::Tensor out = at::empty(shape, at::kFloat);
-  NLPFLOW_RETURN_IF_ERROR(file.ReadFloat32(
-      *t, std::span<float>(out.data_ptr<float>(), static_cast<size_t>(out.numel()))));
-  return out;
-}
 
 }  // namespace
 
@@ -149,14 +135,14 @@ Result<std::unique_ptr<BertClassifier>> BertClassifier::Load(const ClassifierOpt
     model->head_ = std::make_unique<Head>();
     if (model->task_ == ModelTask::kSequenceClassification) {
       NLPFLOW_ASSIGN_OR_RETURN(model->head_->pooler_weight,
-                               ReadTensor(*weights, "bert.pooler.dense.weight", {h, h}));
+                               ReadFloatTensor(*weights, "bert.pooler.dense.weight", {h, h}));
       NLPFLOW_ASSIGN_OR_RETURN(model->head_->pooler_bias,
-                               ReadTensor(*weights, "bert.pooler.dense.bias", {h}));
+                               ReadFloatTensor(*weights, "bert.pooler.dense.bias", {h}));
     }
     NLPFLOW_ASSIGN_OR_RETURN(model->head_->weight,
-                             ReadTensor(*weights, "classifier.weight", {num_labels, h}));
+                             ReadFloatTensor(*weights, "classifier.weight", {num_labels, h}));
     NLPFLOW_ASSIGN_OR_RETURN(model->head_->bias,
-                             ReadTensor(*weights, "classifier.bias", {num_labels}));
+                             ReadFloatTensor(*weights, "classifier.bias", {num_labels}));
   } catch (const std::exception& e) {
     return Status::Internal("loading " + weights_path + ": LibTorch: " + e.what());
   }

@@ -8,6 +8,8 @@
 #include <string>
 #include <utility>
 
+#include "nodes/infer/tensor_reader.h"
+
 namespace nlpflow {
 namespace {
 
@@ -18,20 +20,7 @@ class WeightReader {
       : file_(file), prefix_(std::move(prefix)) {}
 
   Result<at::Tensor> Get(const std::string& name, std::vector<int64_t> shape) const {
-    const std::string full_name = prefix_ + name;
-    const SafetensorsTensor* t = file_.Find(full_name);
-    if (t == nullptr) {
-      return Status::NotFound(file_.path() + ": no tensor '" + full_name + "'");
-    }
-    if (t->shape != shape) {
-      return Status::InvalidArgument(file_.path() + ": tensor '" + full_name +
-                                     "' has shape " + ShapeToString(t->shape) +
-                                     " but config.json implies " + ShapeToString(shape));
-    }
-    at::Tensor out = at::empty(shape, at::kFloat);
-    NLPFLOW_RETURN_IF_ERROR(file_.ReadFloat32(
-        *t, std::span<float>(out.data_ptr<float>(), static_cast<size_t>(out.numel()))));
-    return out;
+    return ReadFloatTensor(file_, prefix_ + name, shape);
   }
 
  private:
