@@ -66,6 +66,17 @@ void LogToSpdlog(const rd_kafka_t* rk, int level, const char* facility,
   }
 }
 
+// The handle's SASL mechanism ("GSSAPI", librdkafka's default, if unset).
+std::string SaslMechanism(rd_kafka_t* rk) {
+  char value[64];
+  size_t size = sizeof(value);
+  if (rd_kafka_conf_get(rd_kafka_conf(rk), "sasl.mechanisms", value, &size) !=
+      RD_KAFKA_CONF_OK) {
+    return "";
+  }
+  return value;
+}
+
 }  // namespace
 
 Result<ConfPtr> BuildConf(
@@ -125,8 +136,8 @@ Status CheckCluster(rd_kafka_t* rk, const std::string& bootstrap_servers,
     if (err == RD_KAFKA_RESP_ERR_NO_ERROR) break;
     std::string auth = AuthFailures::Get().Take(rk);
     if (!auth.empty()) {
-      return Status::Unavailable("Kafka authentication at '" + bootstrap_servers +
-                                 "' failed: " + auth);
+      return Status::Unavailable(AuthFailureMessage(
+          bootstrap_servers, auth, SaslMechanism(rk), rd_kafka_version()));
     }
     // An error other than a timeout can come back at once: do not spin.
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -153,6 +164,31 @@ Status CheckCluster(rd_kafka_t* rk, const std::string& bootstrap_servers,
     }
   }
   return Status::Ok();
+}
+
+std::string AuthFailureMessage(const std::string& bootstrap_servers,
+                               const std::string& reason,
+                               const std::string& sasl_mechanism,
+                               int librdkafka_version) {
+  std::string message = "Kafka authentication at '" + bootstrap_servers +
+                        "' failed: " + reason;
+  // librdkafka 2.6.1 (confluentinc/librdkafka#4895) stopped repeating the
+  // client nonce in the client-final-message; Kafka 4.0 made the broker's
+  // nonce check exact (CVE-2024-56128), 3.x only checks the end. The broker
+  // version is not known here, hence "against Kafka >= 4.0". The version's
+  // low byte is the pre-release number: any 2.6.1 build has the fix.
+  constexpr int kScramNonceFixed = 0x020601;  // 2.6.1
+  if ((librdkafka_version >> 8) < kScramNonceFixed &&
+      sasl_mechanism.rfind("SCRAM-", 0) == 0 &&
+      reason.find("SASL authentication error") != std::string::npos) {
+    message +=
+        " (note: SCRAM against Kafka >= 4.0 needs librdkafka >= 2.6.1; "
+        "linked: " +
+        std::to_string((librdkafka_version >> 24) & 0xff) + "." +
+        std::to_string((librdkafka_version >> 16) & 0xff) + "." +
+        std::to_string((librdkafka_version >> 8) & 0xff) + ")";
+  }
+  return message;
 }
 
 std::string PartitionName(const char* topic, int32_t partition) {

@@ -57,6 +57,20 @@ Status CheckCluster(rd_kafka_t* rk, const std::string& bootstrap_servers,
                     int timeout_ms,
                     const std::vector<std::string>& required_topics = {});
 
+// The start-up error for a failed authentication at `bootstrap_servers`:
+// "Kafka authentication at '<servers>' failed: <reason>", where `reason` is
+// librdkafka's log line (it names the broker and the mechanism, never the
+// password). `sasl_mechanism` is the handle's sasl.mechanisms and
+// `librdkafka_version` rd_kafka_version()'s value. A SASL failure with a
+// SCRAM mechanism and a librdkafka before 2.6.1 gets a note: those versions
+// send a final SCRAM message that Kafka >= 4.0 rejects even with the right
+// password, and librdkafka's reason ("invalid credentials") blames the
+// password.
+std::string AuthFailureMessage(const std::string& bootstrap_servers,
+                               const std::string& reason,
+                               const std::string& sasl_mechanism,
+                               int librdkafka_version);
+
 // "topic[partition]" for messages.
 std::string PartitionName(const char* topic, int32_t partition);
 
