@@ -225,6 +225,7 @@ std::vector<Section> Sections(Config* c) {
       .Field("policy", &c->batch.policy)
       .Field("max_batch_size", &c->batch.max_batch_size)
       .Field("max_batch_tokens", &c->batch.max_batch_tokens)
+      .Field("max_batch_real_tokens", &c->batch.max_batch_real_tokens)
       .Field("max_queue_delay_us", &c->batch.max_queue_delay_us)
       .Field("deadline_ms", &c->batch.deadline_ms)
       .Field("on_expired", &c->batch.on_expired)
@@ -432,6 +433,8 @@ Status Validate(const Config& c) {
   }
   NLPFLOW_RETURN_IF_ERROR(InRange("batch.max_batch_size", c.batch.max_batch_size, 1, 4096));
   NLPFLOW_RETURN_IF_ERROR(InRange("batch.max_batch_tokens", c.batch.max_batch_tokens, 0, 16777216));
+  NLPFLOW_RETURN_IF_ERROR(
+      InRange("batch.max_batch_real_tokens", c.batch.max_batch_real_tokens, 0, 16777216));
   NLPFLOW_RETURN_IF_ERROR(InRange("batch.max_queue_delay_us", c.batch.max_queue_delay_us, 0, 60000000));
   NLPFLOW_RETURN_IF_ERROR(InRange("batch.deadline_ms", c.batch.deadline_ms, 0, 86400000));
   if (!IsOneOf(c.batch.on_expired, {"dead_letter", "process"})) {

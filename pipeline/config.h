@@ -79,6 +79,12 @@ struct BatchConfig {
   // 0 = no limit. Bounds the time of one batch for long texts. A record
   // longer than this goes in a batch alone.
   int64_t max_batch_tokens = 0;
+  // Real tokens in one batch at most: the sum of its records' token counts,
+  // padding excluded (the encoder computes on real tokens only); 0 = no
+  // limit. Bounds the compute time of one batch, and so how long a record
+  // arriving behind a batch waits: the key for a latency budget. A record
+  // longer than this goes in a batch alone.
+  int64_t max_batch_real_tokens = 0;
   // Microseconds the oldest waiting record may wait for others to join its
   // batch while a model instance is free.
   int64_t max_queue_delay_us = 5000;

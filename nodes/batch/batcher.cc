@@ -102,11 +102,13 @@ void Batcher::TakeExpiredLocked(int64_t now_unix_ms, std::vector<RecordPtr>* out
 Batcher::Pick Batcher::PickLocked() const {
   const int64_t max_size = options_.max_batch_size;
   const int64_t max_tokens = options_.max_batch_tokens;
+  const int64_t max_real = options_.max_batch_real_tokens;
   Pick pick;
   const int first = queues_[kHigh].empty() ? kNormal : kHigh;
   const Waiting& anchor = queues_[first].front();
   pick.members.push_back({first, 0});
   int64_t longest = anchor.tokens;
+  int64_t real = anchor.tokens;
 
   // Candidates after the anchor, in the order they are offered a place.
   std::vector<Slot> candidates;
@@ -131,8 +133,9 @@ Batcher::Pick Batcher::PickLocked() const {
     if (static_cast<int64_t>(pick.members.size()) >= max_size) break;
     const int64_t tokens = queues_[c.queue][c.index].tokens;
     const int64_t new_longest = std::max(longest, tokens);
-    if (max_tokens > 0 &&
-        static_cast<int64_t>(pick.members.size() + 1) * new_longest > max_tokens) {
+    if ((max_tokens > 0 &&
+         static_cast<int64_t>(pick.members.size() + 1) * new_longest > max_tokens) ||
+        (max_real > 0 && real + tokens > max_real)) {
       // It does not fit: the batch is full as far as this record goes.
       pick.full = true;
       if (options_.policy == BatchPolicy::kFixed) break;  // arrival order: no skipping
@@ -140,11 +143,13 @@ Batcher::Pick Batcher::PickLocked() const {
     }
     pick.members.push_back(c);
     longest = new_longest;
+    real += tokens;
   }
   const int64_t n = static_cast<int64_t>(pick.members.size());
   if (n >= max_size) pick.full = true;
   // Not even the shortest record could join.
   if (max_tokens > 0 && (n + 1) * longest > max_tokens) pick.full = true;
+  if (max_real > 0 && real + 1 > max_real) pick.full = true;
   return pick;
 }
 

@@ -5,7 +5,7 @@
 // gather and the next batch is larger. When a slot is free, the next batch is
 // picked (see "Which records" below) and sent if
 //   - it is full: max_batch_size records, or no waiting record fits under
-//     max_batch_tokens any more;
+//     max_batch_tokens or max_batch_real_tokens any more;
 //   - or the oldest waiting record has waited max_queue_delay_us;
 //   - or (dynamic policy only) no further record is on its way (nothing
 //     upstream in decode/tokenize): a lone record on an idle stream never
@@ -19,14 +19,15 @@
 // records whose token counts are closest to the anchor's (ties: the older
 // first), high-priority ones before normal ones, so that a batch, padded to
 // its longest record, wastes little on padding. A record that would push the
-// batch over max_batch_tokens is left for a later batch. The batch's records
+// batch over max_batch_tokens or max_batch_real_tokens is left for a later
+// batch. The batch's records
 // are sorted by length, shortest first (stable), so that rows of equal length
 // sit side by side: the encoder runs attention once per run of equal lengths.
 // Policy fixed (the naive baseline): arrival order, no length grouping, and
 // no idle shortcut: a batch waits for max_batch_size records or for the
 // oldest one's max_queue_delay_us, even when nothing else is coming.
-// Both policies honour free slots, max_batch_tokens (fixed: stops at the first
-// record that does not fit), priorities and deadlines.
+// Both policies honour free slots, the two token budgets (fixed: stops at the
+// first record that does not fit), priorities and deadlines.
 //
 // Priority: a record whose `priority_header` header says "high" goes before
 // every normal record. Normal records can wait as long as high-priority ones
@@ -80,6 +81,13 @@ struct BatcherOptions {
   // Face text-embeddings-inference counts it); 0 = no limit. A record longer
   // than this on its own goes in a batch alone.
   int64_t max_batch_tokens = 0;
+  // Most real tokens in one batch: the sum of its records' token counts,
+  // which is what a packed encoder (no padding) computes on, so a bound on
+  // the batch's compute time; 0 = no limit. A record longer than this on its
+  // own goes in a batch alone. Under a latency budget this is the budget that
+  // matters: a batch never takes longer than about this many tokens' worth
+  // of model time, so a record arriving behind it waits at most that long.
+  int64_t max_batch_real_tokens = 0;
   // Longest a record waits for more records to join its batch while an
   // infer slot is free.
   int64_t max_queue_delay_us = 5000;

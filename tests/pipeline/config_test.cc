@@ -82,6 +82,7 @@ TEST(ConfigTest, BatchAndOrderingDefaults) {
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->batch.policy, "dynamic");
   EXPECT_EQ(c->batch.max_batch_tokens, 0);
+  EXPECT_EQ(c->batch.max_batch_real_tokens, 0);
   EXPECT_EQ(c->batch.max_queue_delay_us, 5000);
   EXPECT_EQ(c->batch.deadline_ms, 0);
   EXPECT_EQ(c->batch.on_expired, "dead_letter");
@@ -94,6 +95,7 @@ TEST(ConfigTest, ReadsBatchPolicyKeys) {
 batch:
   policy: fixed
   max_batch_tokens: 4096
+  max_batch_real_tokens: 384
   deadline_ms: 250
   on_expired: process
   priority_header: x-prio
@@ -103,6 +105,7 @@ pipeline:
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->batch.policy, "fixed");
   EXPECT_EQ(c->batch.max_batch_tokens, 4096);
+  EXPECT_EQ(c->batch.max_batch_real_tokens, 384);
   EXPECT_EQ(c->batch.deadline_ms, 250);
   EXPECT_EQ(c->batch.on_expired, "process");
   EXPECT_EQ(c->batch.priority_header, "x-prio");
@@ -120,6 +123,8 @@ TEST(ConfigTest, BadBatchPolicyValuesAreNamed) {
        "config key batch.max_batch_tokens: must be between 0 and 16777216, got -1"},
       {"batch.max_batch_tokens=many",
        "config key batch.max_batch_tokens: expected an integer, got 'many'"},
+      {"batch.max_batch_real_tokens=16777217",
+       "config key batch.max_batch_real_tokens: must be between 0 and 16777216, got 16777217"},
       {"batch.deadline_ms=-5", "config key batch.deadline_ms: must be between 0 and 86400000, got -5"},
       {"batch.deadline_ms=86400001",
        "config key batch.deadline_ms: must be between 0 and 86400000, got 86400001"},
@@ -142,7 +147,8 @@ TEST(ConfigTest, DumpListsTheBatchPolicyKeys) {
                             "pipeline.ordered_per_partition=true"});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   const std::string dump = DumpConfig(*c);
-  for (const char* line : {"policy: fixed", "max_batch_tokens: 0", "deadline_ms: 100",
+  for (const char* line : {"policy: fixed", "max_batch_tokens: 0",
+                           "max_batch_real_tokens: 0", "deadline_ms: 100",
                            "on_expired: dead_letter", "priority_header: nlpflow-priority",
                            "ordered_per_partition: true"}) {
     EXPECT_THAT(dump, HasSubstr(line));

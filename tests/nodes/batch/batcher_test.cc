@@ -132,6 +132,45 @@ TEST_F(PolicyTest, TokenBudgetCountsTheLongestRecordTimesTheBatch) {
   EXPECT_EQ(Batches(), (std::vector<Seqs>{{0, 1}, {2}, {3}}));
 }
 
+TEST_F(PolicyTest, ClosesOnRealTokenBudget) {
+  BatcherOptions o;
+  o.max_batch_size = 32;
+  o.max_batch_real_tokens = 100;  // the sum of token counts, not x longest
+  o.max_queue_delay_us = 10'000;
+  Make(o);
+  for (int i = 0; i < 10; ++i) batcher_->ExpectUpstream();
+  batcher_->Add(Rec(0, 60));
+  batcher_->Add(Rec(1, 10));
+  batcher_->Add(Rec(2, 10));
+  // 60 + 10 + 10 = 80: the records x longest count would be 3 x 60 = 180,
+  // but only real tokens count here, and 20 more still fit.
+  EXPECT_EQ(batcher_->Poll().batch_size, 0u);
+  batcher_->Add(Rec(3, 20));
+  EXPECT_EQ(batcher_->Poll().batch_size, 4u) << "80 + 20 = 100: nothing more fits";
+  batcher_->BatchDone();
+  // A record over the whole budget goes alone, at once; the short one that
+  // would not fit beside it waits for the next batch.
+  batcher_->Add(Rec(4, 150));
+  batcher_->Add(Rec(5, 5));
+  EXPECT_EQ(batcher_->Poll().batch_size, 1u);
+  EXPECT_EQ(Batches(), (std::vector<Seqs>{{1, 2, 3, 0}, {4}}));
+}
+
+TEST_F(PolicyTest, FixedPolicyStopsAtTheFirstRecordOverTheRealTokenBudget) {
+  BatcherOptions o;
+  o.policy = BatchPolicy::kFixed;
+  o.max_batch_size = 32;
+  o.max_batch_real_tokens = 50;
+  o.max_queue_delay_us = 10'000;
+  Make(o);
+  for (int i = 0; i < 10; ++i) batcher_->ExpectUpstream();
+  batcher_->Add(Rec(0, 20));
+  batcher_->Add(Rec(1, 40));  // 60 > 50: does not fit
+  batcher_->Add(Rec(2, 10));  // would fit, but fixed keeps arrival order
+  EXPECT_EQ(batcher_->Poll().batch_size, 1u);
+  EXPECT_EQ(Batches(), (std::vector<Seqs>{{0}}));
+}
+
 TEST_F(PolicyTest, ClosesOnDelayOfTheOldestRecord) {
   BatcherOptions o;
   o.max_batch_size = 32;
