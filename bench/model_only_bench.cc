@@ -2,7 +2,8 @@
 // end-to-end benchmark (bench/e2e_latency.py) compares the pipeline with.
 //
 //   model_only_bench --config FILE [--set key=value]... --texts FILE.jsonl
-//                    --batch N [--group-window W] [--instances K] [--min-seconds S]
+//                    --batch N [--max-real-tokens T] [--group-window W]
+//                    [--instances K] [--min-seconds S]
 //
 // Loads the tokenizer and the model exactly as `nlpflow run` does (the same
 // config, LoadModelStack, RunBatch), tokenizes every text up front, then runs
@@ -10,7 +11,10 @@
 // seconds, on K threads at once (the pipeline's model.instances; each thread
 // uses model.threads intra-op threads). With --group-window W, each window of W consecutive texts is first
 // sorted by token count (the best a length-grouping batcher with W records
-// waiting could do); 0 keeps arrival order.
+// waiting could do); 0 keeps arrival order. With --max-real-tokens T a batch
+// also closes before the text that would take its real tokens (the sum of
+// token counts) over T, as batch.max_batch_real_tokens does; a text longer
+// than T goes alone.
 //
 // Prints one JSON object: records/s, batches, mean padded and real tokens per
 // batch, and the per-batch latency percentiles in ms (with --batch 1, the
@@ -51,12 +55,16 @@ int main(int argc, char** argv) {
   std::vector<std::string> overrides;
   int batch_size = 32;
   int group_window = 0;
+  int64_t max_real_tokens = 0;
   int instances = 1;
   double min_seconds = 10;
   app.add_option("--config", config_path, "pipeline config (model and tokenizer keys)")->required();
   app.add_option("--set", overrides, "config override key=value");
   app.add_option("--texts", texts_path, "JSONL file, one {\"text\": ...} per line")->required();
   app.add_option("--batch", batch_size, "records per batch")->check(CLI::Range(1, 4096));
+  app.add_option("--max-real-tokens", max_real_tokens,
+                 "close a batch before its token counts sum past T (0: no)")
+      ->check(CLI::Range(int64_t{0}, int64_t{16777216}));
   app.add_option("--group-window", group_window, "sort each window of W texts by length (0: no)");
   app.add_option("--min-seconds", min_seconds, "run at least this long");
   app.add_option("--instances", instances, "threads running batches at once (model.instances)")
@@ -100,11 +108,24 @@ int main(int argc, char** argv) {
   // The batches, formed once: instance threads take them in turn, round
   // after round, as the pipeline's infer instances take closed batches.
   std::vector<std::vector<size_t>> batches;
-  for (size_t start = 0; start < ids.size(); start += batch_size) {
-    std::vector<size_t> members;
-    for (size_t i = start; i < std::min(ids.size(), start + batch_size); ++i) members.push_back(i);
-    batches.push_back(std::move(members));
+  std::vector<size_t> members;
+  int64_t members_real = 0;
+  for (size_t i = 0; i < ids.size(); ++i) {
+    const auto tokens = static_cast<int64_t>(ids[i].size());
+    if (!members.empty() && max_real_tokens > 0 && members_real + tokens > max_real_tokens) {
+      batches.push_back(std::move(members));
+      members.clear();
+      members_real = 0;
+    }
+    members.push_back(i);
+    members_real += tokens;
+    if (static_cast<int>(members.size()) == batch_size) {
+      batches.push_back(std::move(members));
+      members.clear();
+      members_real = 0;
+    }
   }
+  if (!members.empty()) batches.push_back(std::move(members));
 
   using Clock = std::chrono::steady_clock;
   std::mutex mu;
@@ -161,6 +182,7 @@ int main(int argc, char** argv) {
   nlohmann::json out = {
       {"batch", batch_size},
       {"group_window", group_window},
+      {"max_real_tokens", max_real_tokens},
       {"instances", instances},
       {"texts", ids.size()},
       {"records", records},
