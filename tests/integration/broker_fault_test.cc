@@ -15,11 +15,9 @@
 #include <unistd.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
@@ -29,11 +27,6 @@
 
 namespace nlpflow::testing {
 namespace {
-
-int EnvInt(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
-}
 
 std::string g_dir;
 std::string g_bootstrap;
@@ -85,52 +78,15 @@ int LeaderOf(const std::string& topic, int32_t partition) {
   return leader;
 }
 
-std::string Poison(int i) {
-  switch (i % 4) {
-    case 0:
-      return std::string("{\"text\": \"caf\xc3\x28 ") + std::to_string(i) + "\"}";
-    case 1:
-      return "{\"text\": \"unterminated " + std::to_string(i);
-    case 2:
-      return "{\"body\": \"no text " + std::to_string(i) + "\"}";
-    default:
-      return "{\"text\": \"" + std::string(2100, 'y') + "\"}";
-  }
-}
-
 class BrokerFaultTest : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     ASSERT_FALSE(g_bootstrap.empty()) << "the 3-node cluster did not start";
-    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    for (char& c : name) {
-      if (c == '/') c = '-';
-    }
-    in_ = name + "-in";
-    out_ = name + "-out";
-    dlq_ = name + "-dlq";
-    group_ = name + "-group";
-    seed_ = static_cast<uint32_t>(EnvInt("NLPFLOW_FAULT_SEED", static_cast<int>(time(nullptr))));
-    rng_.seed(seed_);
-    std::printf("[fault] %s: seed %u\n", name.c_str(), seed_);
+    rng_.seed(FaultSeed());
     n_ = EnvInt("NLPFLOW_FAULT_RECORDS", 2000);
-    Status created = CreateTopics(g_bootstrap, {{in_, 4, 3}}, 30000);
+    Status created = CreateTopics(g_bootstrap, {{topics_.in, 4, 3}}, 30000);
     ASSERT_TRUE(created.ok()) << created.ToString();
-    std::vector<std::pair<std::string, std::string>> input;
-    for (int i = 0; i < n_; ++i) {
-      if (i % 100 == 50) {
-        check_.poison_keys.insert("p" + std::to_string(i));
-        input.emplace_back("p" + std::to_string(i), Poison(i / 100));
-      } else {
-        check_.good_keys.insert("g" + std::to_string(i));
-        input.emplace_back("g" + std::to_string(i),
-                           nlohmann::json({{"text", TestText(i)}, {"id", i}}).dump());
-      }
-    }
-    ProduceAll(g_bootstrap, in_, input);
-    check_.bootstrap = g_bootstrap;
-    check_.output_topic = out_;
-    check_.dead_letter_topic = dlq_;
+    check_ = ProduceInputWithPoison(g_bootstrap, topics_, n_);
   }
 
   bool exactly_once() const { return std::string(GetParam()) == "exactly_once"; }
@@ -138,7 +94,7 @@ class BrokerFaultTest : public ::testing::TestWithParam<const char*> {
   void StartPipeline() {
     ++runs_;
     p_ = std::make_unique<Process>(
-        RunArgs(g_bootstrap, in_, out_, dlq_, group_,
+        RunArgs(g_bootstrap, topics_.in, topics_.out, topics_.dlq, topics_.group,
                 {"input.format=json", "input.max_record_bytes=2000", "batch.max_batch_size=32",
                  "pipeline.max_in_flight=256", "kafka.topic_partitions=4",
                  "kafka.topic_replication=3", "kafka.consumer.session.timeout.ms=10000",
@@ -162,7 +118,7 @@ class BrokerFaultTest : public ::testing::TestWithParam<const char*> {
                     Tail(p_->Log()).c_str());
         StartPipeline();
       }
-      if (GroupLag(g_bootstrap, group_, in_) == 0) return true;
+      if (GroupLag(g_bootstrap, topics_.group, topics_.in) == 0) return true;
       std::this_thread::sleep_for(std::chrono::seconds(2));
     }
     return false;
@@ -178,18 +134,10 @@ class BrokerFaultTest : public ::testing::TestWithParam<const char*> {
     p_->Wait(std::chrono::seconds(60));
     ASSERT_TRUE(drained) << "the group still lags\n" << Tail(p_->Log());
     std::printf("[fault] %s: %d pipeline run(s)\n", label.c_str(), runs_);
-    DeliveryReport r = CheckDelivery(check_, label, std::chrono::seconds(240));
-    EXPECT_EQ(r.missing, 0) << r.Summary();
-    EXPECT_EQ(r.misrouted, 0) << r.Summary();
-    EXPECT_EQ(r.unexpected, 0) << r.Summary();
-    if (exactly_once()) {
-      EXPECT_EQ(r.duplicates, 0) << r.Summary();
-      EXPECT_EQ(r.out_of_order, 0) << r.Summary();
-    }
+    ExpectDelivered(CheckDelivery(check_, label, std::chrono::seconds(240)), exactly_once());
   }
 
-  std::string in_, out_, dlq_, group_;
-  uint32_t seed_ = 0;
+  const TestTopics topics_ = TopicsOfCurrentTest();
   int n_ = 0;
   int runs_ = 0;
   std::mt19937 rng_;
@@ -205,8 +153,8 @@ TEST_P(BrokerFaultTest, LeaderKilled) {
   ASSERT_TRUE(p_->WaitForLog("assigned", std::chrono::seconds(180))) << p_->Log();
   std::this_thread::sleep_for(
       std::chrono::milliseconds(std::uniform_int_distribution<int>(1000, 6000)(rng_)));
-  const int leader = LeaderOf(in_, 0);
-  const int out_leader = LeaderOf(out_, 0);
+  const int leader = LeaderOf(topics_.in, 0);
+  const int out_leader = LeaderOf(topics_.out, 0);
   ASSERT_GE(leader, 1);
   const pid_t pid = NodePid(leader);
   ASSERT_GT(pid, 0);
@@ -214,7 +162,7 @@ TEST_P(BrokerFaultTest, LeaderKilled) {
   // (No GroupLag here: librdkafka 2.0.2's query_watermark_offsets was seen
   // to block for minutes while a partition leader is down.)
   std::printf("[fault] killed node %d (leader of %s[0]; %s[0] is led by node %d)\n", leader,
-              in_.c_str(), out_.c_str(), out_leader);
+              topics_.in.c_str(), topics_.out.c_str(), out_leader);
   std::this_thread::sleep_for(std::chrono::seconds(8));
   RunResult restarted = RunCommand({"bash", SourceDir() + "/scripts/kafka", "start-node", "--dir",
                                     g_dir, std::to_string(leader)},

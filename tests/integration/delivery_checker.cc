@@ -5,9 +5,11 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <ctime>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 namespace nlpflow::testing {
@@ -148,6 +150,65 @@ DeliveryReport CheckDelivery(const DeliveryCheck& check, const std::string& labe
   std::printf("[checker] %s: %s\n", label.c_str(), report.Summary().c_str());
   std::fflush(stdout);
   return report;
+}
+
+namespace {
+
+// One poison record of four kinds, by index.
+std::string Poison(int i) {
+  switch (i % 4) {
+    case 0:
+      return std::string("{\"text\": \"caf\xc3\x28 au lait ") + std::to_string(i) + "\"}";
+    case 1:
+      return "{\"text\": \"unterminated " + std::to_string(i);
+    case 2:
+      return "{\"body\": \"no text field " + std::to_string(i) + "\"}";
+    default:
+      return "{\"text\": \"" + std::string(2100, 'x') + "\"}";
+  }
+}
+
+}  // namespace
+
+DeliveryCheck ProduceInputWithPoison(const std::string& bootstrap, const TestTopics& topics,
+                                     int n) {
+  DeliveryCheck check;
+  check.bootstrap = bootstrap;
+  check.output_topic = topics.out;
+  check.dead_letter_topic = topics.dlq;
+  std::vector<std::pair<std::string, std::string>> input;
+  input.reserve(n);
+  for (int i = 0; i < n; ++i) {
+    if (i % 100 == 50) {
+      const std::string key = "p" + std::to_string(i);
+      check.poison_keys.insert(key);
+      input.emplace_back(key, Poison(i / 100));
+    } else {
+      const std::string key = "g" + std::to_string(i);
+      check.good_keys.insert(key);
+      input.emplace_back(key, nlohmann::json({{"text", TestText(i)}, {"id", i}}).dump());
+    }
+  }
+  ProduceAll(bootstrap, topics.in, input);
+  return check;
+}
+
+uint32_t FaultSeed() {
+  const auto seed =
+      static_cast<uint32_t>(EnvInt("NLPFLOW_FAULT_SEED", static_cast<int>(time(nullptr))));
+  std::printf("[fault] %s: seed %u (NLPFLOW_FAULT_SEED)\n",
+              ::testing::UnitTest::GetInstance()->current_test_info()->name(), seed);
+  return seed;
+}
+
+void ExpectDelivered(const DeliveryReport& report, bool exactly_once) {
+  EXPECT_EQ(report.missing, 0) << report.Summary();
+  EXPECT_EQ(report.misrouted, 0) << report.Summary();
+  EXPECT_EQ(report.unexpected, 0) << report.Summary();
+  if (exactly_once) {
+    EXPECT_EQ(report.duplicates, 0) << report.Summary();
+    EXPECT_EQ(report.out_of_order, 0) << report.Summary();
+  }
 }
 
 }  // namespace nlpflow::testing

@@ -14,6 +14,9 @@
 //                 partition for the same input partition
 // A result names its input in "source": {"topic", "partition", "offset"}; a
 // dead letter in "topic", "partition", "offset" (JSON output format).
+//
+// Also the fault tests' input (ProduceInputWithPoison), their seed
+// (FaultSeed) and what they require of the report (ExpectDelivered).
 #pragma once
 
 #include <chrono>
@@ -21,6 +24,8 @@
 #include <map>
 #include <set>
 #include <string>
+
+#include "tests/integration/test_util.h"
 
 namespace nlpflow::testing {
 
@@ -54,5 +59,21 @@ struct DeliveryCheck {
 DeliveryReport CheckDelivery(const DeliveryCheck& check, const std::string& label,
                              std::chrono::seconds timeout,
                              std::chrono::seconds settle = std::chrono::seconds(5));
+
+// Produces `n` records with unique keys to `topics.in` (which must exist): 1%
+// poison (keys "p<i>": invalid UTF-8, broken JSON, no "text" field, or over
+// input.max_record_bytes=2000, in turn), the rest JSON texts (keys "g<i>").
+// Returns the check that expects the good keys on `topics.out` and the poison
+// keys on `topics.dlq`.
+DeliveryCheck ProduceInputWithPoison(const std::string& bootstrap, const TestTopics& topics,
+                                     int n);
+
+// The seed of a fault test's random choices: $NLPFLOW_FAULT_SEED, or else the
+// time. Printed with the test's name, so that a run can be repeated.
+uint32_t FaultSeed();
+
+// What the fault tests require: nothing missing, misrouted or unexpected;
+// with `exactly_once` also no duplicates and no partition out of order.
+void ExpectDelivered(const DeliveryReport& report, bool exactly_once);
 
 }  // namespace nlpflow::testing

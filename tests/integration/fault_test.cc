@@ -17,9 +17,7 @@
 #include <signal.h>
 
 #include <cstdio>
-#include <cstdlib>
 #include <memory>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
 
@@ -29,77 +27,26 @@
 namespace nlpflow::testing {
 namespace {
 
-int EnvInt(const char* name, int fallback) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
-}
-
-class KafkaEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { KafkaCluster::Start(); }
-  void TearDown() override { KafkaCluster::Stop(); }
-};
-
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new KafkaEnvironment);
-
-// One poison record of four kinds, by index.
-std::string Poison(int i) {
-  switch (i % 4) {
-    case 0:
-      return std::string("{\"text\": \"caf\xc3\x28 au lait ") + std::to_string(i) + "\"}";
-    case 1:
-      return "{\"text\": \"unterminated " + std::to_string(i);
-    case 2:
-      return "{\"body\": \"no text field " + std::to_string(i) + "\"}";
-    default:
-      return "{\"text\": \"" + std::string(2100, 'x') + "\"}";
-  }
-}
 
 class FaultTest : public ::testing::TestWithParam<const char*> {
  protected:
   void SetUp() override {
     bootstrap_ = KafkaCluster::bootstrap();
     ASSERT_FALSE(bootstrap_.empty()) << "the Kafka broker did not start";
-    std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    for (char& c : name) {
-      if (c == '/') c = '-';
-    }
-    in_ = name + "-in";
-    out_ = name + "-out";
-    dlq_ = name + "-dlq";
-    group_ = name + "-group";
-    seed_ = static_cast<uint32_t>(EnvInt("NLPFLOW_FAULT_SEED", static_cast<int>(time(nullptr))));
-    rng_.seed(seed_);
-    std::printf("[fault] %s: seed %u (NLPFLOW_FAULT_SEED)\n", name.c_str(), seed_);
+    rng_.seed(FaultSeed());
   }
 
   bool exactly_once() const { return std::string(GetParam()) == "exactly_once"; }
 
   // Produces `n` records, 1% of them poison, keys unique.
   void ProduceInput(int n, int partitions) {
-    CreateTopic(bootstrap_, in_, partitions);
-    std::vector<std::pair<std::string, std::string>> input;
-    input.reserve(n);
-    for (int i = 0; i < n; ++i) {
-      if (i % 100 == 50) {
-        const std::string key = "p" + std::to_string(i);
-        check_.poison_keys.insert(key);
-        input.emplace_back(key, Poison(i / 100));
-      } else {
-        const std::string key = "g" + std::to_string(i);
-        check_.good_keys.insert(key);
-        input.emplace_back(key, nlohmann::json({{"text", TestText(i)}, {"id", i}}).dump());
-      }
-    }
-    ProduceAll(bootstrap_, in_, input);
-    check_.bootstrap = bootstrap_;
-    check_.output_topic = out_;
-    check_.dead_letter_topic = dlq_;
+    CreateTopic(bootstrap_, topics_.in, partitions);
+    check_ = ProduceInputWithPoison(bootstrap_, topics_, n);
   }
 
   std::vector<std::string> Args(const std::string& instance) {
-    return RunArgs(bootstrap_, in_, out_, dlq_, group_,
+    return RunArgs(bootstrap_, topics_.in, topics_.out, topics_.dlq, topics_.group,
                    {"input.format=json", "input.max_record_bytes=2000",
                     "batch.max_batch_size=32", "pipeline.max_in_flight=256",
                     "kafka.topic_partitions=12",
@@ -123,7 +70,7 @@ class FaultTest : public ::testing::TestWithParam<const char*> {
   bool WaitForNoLag(std::chrono::seconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < deadline) {
-      if (GroupLag(bootstrap_, group_, in_) == 0) return true;
+      if (GroupLag(bootstrap_, topics_.group, topics_.in) == 0) return true;
       std::this_thread::sleep_for(std::chrono::seconds(2));
     }
     return false;
@@ -136,18 +83,8 @@ class FaultTest : public ::testing::TestWithParam<const char*> {
     EXPECT_EQ(*code, 0) << p.Log().substr(0, 20000);
   }
 
-  void Verify(const DeliveryReport& r) {
-    EXPECT_EQ(r.missing, 0) << r.Summary();
-    EXPECT_EQ(r.misrouted, 0) << r.Summary();
-    EXPECT_EQ(r.unexpected, 0) << r.Summary();
-    if (exactly_once()) {
-      EXPECT_EQ(r.duplicates, 0) << r.Summary();
-      EXPECT_EQ(r.out_of_order, 0) << r.Summary();
-    }
-  }
-
-  std::string bootstrap_, in_, out_, dlq_, group_;
-  uint32_t seed_ = 0;
+  std::string bootstrap_;
+  const TestTopics topics_ = TopicsOfCurrentTest();
   std::mt19937 rng_;
   DeliveryCheck check_;
   TempDir tmp_;
@@ -172,7 +109,7 @@ TEST_P(FaultTest, KilledAndRestarted) {
     p->Signal(SIGKILL);
     ASSERT_EQ(p->Wait(std::chrono::seconds(10)).value_or(-1), 128 + SIGKILL) << p->Log();
     std::printf("[fault] kill %d of %d, %d ms after the assignment; lag %lld\n", k + 1, kills, wait,
-                static_cast<long long>(GroupLag(bootstrap_, group_, in_)));
+                static_cast<long long>(GroupLag(bootstrap_, topics_.group, topics_.in)));
   }
   auto last = Start("a", kills);
   const bool drained = WaitForNoLag(std::chrono::seconds(120 + n / 20));
@@ -183,8 +120,9 @@ TEST_P(FaultTest, KilledAndRestarted) {
                         .count();
   std::printf("[fault] %s, %d records, %d kills: done in %lld s\n", GetParam(), n, kills,
               static_cast<long long>(took));
-  Verify(CheckDelivery(check_, std::string("KilledAndRestarted/") + GetParam(),
-                       std::chrono::seconds(180)));
+  ExpectDelivered(CheckDelivery(check_, std::string("KilledAndRestarted/") + GetParam(),
+                                std::chrono::seconds(180)),
+                  exactly_once());
 }
 
 // (4) Two, then three instances in one group on 12 partitions; one killed.
@@ -204,12 +142,14 @@ TEST_P(FaultTest, ScaleOut) {
   b->Signal(SIGKILL);
   ASSERT_EQ(b->Wait(std::chrono::seconds(10)).value_or(-1), 128 + SIGKILL);
   std::printf("[fault] instance b killed; lag %lld\n",
-              static_cast<long long>(GroupLag(bootstrap_, group_, in_)));
+              static_cast<long long>(GroupLag(bootstrap_, topics_.group, topics_.in)));
   const bool drained = WaitForNoLag(std::chrono::seconds(180 + n / 20));
   StopCleanly(*a);
   StopCleanly(*c);
   ASSERT_TRUE(drained) << "the group still lags\n" << a->Log().substr(0, 20000);
-  Verify(CheckDelivery(check_, std::string("ScaleOut/") + GetParam(), std::chrono::seconds(180)));
+  ExpectDelivered(
+      CheckDelivery(check_, std::string("ScaleOut/") + GetParam(), std::chrono::seconds(180)),
+      exactly_once());
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, FaultTest, ::testing::Values("at_least_once", "exactly_once"),

@@ -26,6 +26,11 @@ namespace fs = std::filesystem;
 std::string SourceDir() { return NLPFLOW_SOURCE_DIR; }
 std::string NlpflowBinary() { return std::string(NLPFLOW_BINARY_DIR) + "/nlpflow"; }
 
+int EnvInt(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::atoi(v) : fallback;
+}
+
 namespace {
 
 std::string g_bootstrap;
@@ -71,6 +76,15 @@ void KafkaCluster::Stop() {
 }
 
 const std::string& KafkaCluster::bootstrap() { return g_bootstrap; }
+
+TestTopics TopicsOfCurrentTest() {
+  std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  // A parameterized test is named "Case/Param"; '/' is not allowed in a topic name.
+  for (char& c : name) {
+    if (c == '/') c = '-';
+  }
+  return {name + "-in", name + "-out", name + "-dlq", name + "-group"};
+}
 
 void CreateTopic(const std::string& bootstrap, const std::string& topic, int partitions) {
   Status s = CreateTopics(bootstrap, {{topic, partitions, 1}}, 30000);

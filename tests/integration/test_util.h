@@ -4,6 +4,7 @@
 // process (so that tests can SIGKILL it).
 #pragma once
 
+#include <gtest/gtest.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -19,6 +20,10 @@ namespace nlpflow::testing {
 std::string SourceDir();
 std::string NlpflowBinary();
 
+// The integer in the environment variable `name`, or `fallback` where it is
+// unset or empty (test sizes and seeds).
+int EnvInt(const char* name, int fallback);
+
 // A broker cluster for the whole test binary. Start() runs
 // `scripts/kafka start --dir DIR` and returns the bootstrap address; Stop()
 // runs `scripts/kafka stop --dir DIR`.
@@ -28,6 +33,25 @@ class KafkaCluster {
   static void Stop();
   static const std::string& bootstrap();
 };
+
+// The KafkaCluster for the whole test binary: started before its first test,
+// stopped after its last. Register it with ::testing::AddGlobalTestEnvironment.
+class KafkaEnvironment : public ::testing::Environment {
+ public:
+  void SetUp() override { KafkaCluster::Start(); }
+  void TearDown() override { KafkaCluster::Stop(); }
+};
+
+// Topics and a consumer group of the running test's own, so that tests on one
+// cluster never see each other's records: its name (with a parameterized
+// test's '/' as '-') followed by "-in", "-out", "-dlq" and "-group".
+struct TestTopics {
+  std::string in;
+  std::string out;
+  std::string dlq;
+  std::string group;
+};
+TestTopics TopicsOfCurrentTest();
 
 struct Message {
   std::optional<std::string> key;
