@@ -30,12 +30,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class KafkaEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { KafkaCluster::Start(); }
-  void TearDown() override { KafkaCluster::Stop(); }
-};
-
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new KafkaEnvironment);
 
 // One scrape: series text (name and labels, as written) to value.
@@ -96,14 +90,10 @@ class MetricsTest : public ::testing::Test {
   void SetUp() override {
     bootstrap_ = KafkaCluster::bootstrap();
     ASSERT_FALSE(bootstrap_.empty()) << "the Kafka broker did not start";
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    in_ = name + "-in";
-    out_ = name + "-out";
-    dlq_ = name + "-dlq";
-    group_ = name + "-group";
   }
 
-  std::string bootstrap_, in_, out_, dlq_, group_;
+  std::string bootstrap_;
+  const TestTopics topics_ = TopicsOfCurrentTest();
   TempDir tmp_;
 };
 
@@ -120,11 +110,11 @@ TEST_F(MetricsTest, CountersAddUpAtEveryScrapeOfARunningPipeline) {
     }
   }
   const int n = good + poison;
-  CreateTopic(bootstrap_, in_, 4);
-  ProduceAll(bootstrap_, in_, input);
+  CreateTopic(bootstrap_, topics_.in, 4);
+  ProduceAll(bootstrap_, topics_.in, input);
 
   const int max_in_flight = 64;
-  Process p(RunArgs(bootstrap_, in_, out_, dlq_, group_,
+  Process p(RunArgs(bootstrap_, topics_.in, topics_.out, topics_.dlq, topics_.group,
                     {"input.format=json", "pipeline.max_in_flight=" + std::to_string(max_in_flight),
                      "batch.max_batch_size=16"}),
             tmp_.path() + "/nlpflow.log");
@@ -152,7 +142,8 @@ TEST_F(MetricsTest, CountersAddUpAtEveryScrapeOfARunningPipeline) {
     }
     if (!was_ready && Get(port, "/readyz").status == 200) was_ready = true;
     if (last["nlpflow_records_acknowledged_total"] == n &&
-        Sum(last, "nlpflow_consumer_lag{") == 0 && last.count("nlpflow_consumer_lag{topic=\"" + in_ + "\",partition=\"3\"}")) {
+        Sum(last, "nlpflow_consumer_lag{") == 0 &&
+        last.count("nlpflow_consumer_lag{topic=\"" + topics_.in + "\",partition=\"3\"}")) {
       break;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -177,7 +168,7 @@ TEST_F(MetricsTest, CountersAddUpAtEveryScrapeOfARunningPipeline) {
   EXPECT_GE(last["nlpflow_source_pauses_total"], 1) << "1,600 records against a bound of 64";
   EXPECT_EQ(last["nlpflow_source_assigned_partitions"], 4);
   for (int part = 0; part < 4; ++part) {
-    EXPECT_EQ(last.count("nlpflow_consumer_lag{topic=\"" + in_ + "\",partition=\"" +
+    EXPECT_EQ(last.count("nlpflow_consumer_lag{topic=\"" + topics_.in + "\",partition=\"" +
                          std::to_string(part) + "\"}"),
               1u)
         << part;
@@ -196,9 +187,9 @@ TEST_F(MetricsTest, CountersAddUpAtEveryScrapeOfARunningPipeline) {
   EXPECT_EQ(Get(port, "/healthz").status, 200);
 
   // What the broker holds agrees.
-  EXPECT_EQ(ConsumeAll(bootstrap_, out_, good, std::chrono::seconds(60)).size(),
+  EXPECT_EQ(ConsumeAll(bootstrap_, topics_.out, good, std::chrono::seconds(60)).size(),
             static_cast<size_t>(good));
-  EXPECT_EQ(ConsumeAll(bootstrap_, dlq_, poison, std::chrono::seconds(60)).size(),
+  EXPECT_EQ(ConsumeAll(bootstrap_, topics_.dlq, poison, std::chrono::seconds(60)).size(),
             static_cast<size_t>(poison));
 
   p.Signal(SIGTERM);
@@ -232,13 +223,13 @@ TEST_F(MetricsTest, StalledInferPausesTheSourceAtTheBoundAndLosesNothing) {
   for (int i = 0; i < n; ++i) input.emplace_back("k" + std::to_string(i), TestText(i));
   // One partition: its position is known from the first record on, so the
   // lag is exact while paused (see nlpflow_consumer_lag in README).
-  CreateTopic(bootstrap_, in_, 1);
-  ProduceAll(bootstrap_, in_, input);
+  CreateTopic(bootstrap_, topics_.in, 1);
+  ProduceAll(bootstrap_, topics_.in, input);
 
   auto config = ParseConfig(
-      "", {"kafka.bootstrap_servers=" + bootstrap_, "kafka.input_topics=[" + in_ + "]",
-           "kafka.output_topic=" + out_, "kafka.dead_letter_topic=" + dlq_,
-           "kafka.group_id=" + group_,
+      "", {"kafka.bootstrap_servers=" + bootstrap_, "kafka.input_topics=[" + topics_.in + "]",
+           "kafka.output_topic=" + topics_.out, "kafka.dead_letter_topic=" + topics_.dlq,
+           "kafka.group_id=" + topics_.group,
            "model.path=" + SourceDir() + "/models/all-MiniLM-L6-v2", "model.instances=2",
            "pipeline.max_in_flight=" + std::to_string(max_in_flight),
            "metrics.listen=127.0.0.1:0"});
@@ -308,7 +299,7 @@ TEST_F(MetricsTest, StalledInferPausesTheSourceAtTheBoundAndLosesNothing) {
 
   // Every record exactly once on the output topic.
   std::map<std::string, int> seen;
-  for (const auto& msg : ConsumeAll(bootstrap_, out_, 2 * n, std::chrono::seconds(120),
+  for (const auto& msg : ConsumeAll(bootstrap_, topics_.out, 2 * n, std::chrono::seconds(120),
                                     /*idle=*/std::chrono::seconds(3))) {
     ++seen[msg.key.value_or("")];
   }
@@ -323,7 +314,7 @@ TEST_F(MetricsTest, StalledInferPausesTheSourceAtTheBoundAndLosesNothing) {
   EXPECT_EQ(missing, 0);
   EXPECT_EQ(duplicated, 0);
   EXPECT_EQ(seen.size(), static_cast<size_t>(n));
-  EXPECT_EQ(GroupLag(bootstrap_, group_, in_), 0);
+  EXPECT_EQ(GroupLag(bootstrap_, topics_.group, topics_.in), 0);
 }
 
 TEST_F(MetricsTest, AMetricsPortInUseStopsStartUpNamingTheAddress) {
@@ -338,8 +329,9 @@ TEST_F(MetricsTest, AMetricsPortInUseStopsStartUpNamingTheAddress) {
   socklen_t len = sizeof(addr);
   getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   const std::string taken = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-  CreateTopic(bootstrap_, in_, 1);
-  auto r = RunCommand(RunArgs(bootstrap_, in_, out_, dlq_, group_, {"metrics.listen=" + taken}),
+  CreateTopic(bootstrap_, topics_.in, 1);
+  auto r = RunCommand(RunArgs(bootstrap_, topics_.in, topics_.out, topics_.dlq, topics_.group,
+                              {"metrics.listen=" + taken}),
                       std::chrono::seconds(60));
   close(fd);
   EXPECT_EQ(r.exit_code, 1) << r.output;

@@ -19,12 +19,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-class KafkaEnvironment : public ::testing::Environment {
- public:
-  void SetUp() override { KafkaCluster::Start(); }
-  void TearDown() override { KafkaCluster::Stop(); }
-};
-
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new KafkaEnvironment);
 
 class ServeGraphTest : public ::testing::Test {
@@ -32,16 +26,11 @@ class ServeGraphTest : public ::testing::Test {
   void SetUp() override {
     bootstrap_ = KafkaCluster::bootstrap();
     ASSERT_FALSE(bootstrap_.empty()) << "the Kafka broker did not start";
-    const std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
-    in_ = name + "-in";
-    out_ = name + "-out";
-    dlq_ = name + "-dlq";
-    group_ = name + "-group";
-    CreateTopic(bootstrap_, in_, 4);
+    CreateTopic(bootstrap_, topics_.in, 4);
   }
 
   std::vector<std::string> Args(const std::vector<std::string>& extra = {}) {
-    return RunArgs(bootstrap_, in_, out_, dlq_, group_, extra);
+    return RunArgs(bootstrap_, topics_.in, topics_.out, topics_.dlq, topics_.group, extra);
   }
 
   // Stops a pipeline with SIGTERM and expects a clean exit.
@@ -52,19 +41,20 @@ class ServeGraphTest : public ::testing::Test {
     EXPECT_EQ(*code, 0) << p.Log();
   }
 
-  std::string bootstrap_, in_, out_, dlq_, group_;
+  std::string bootstrap_;
+  const TestTopics topics_ = TopicsOfCurrentTest();
   TempDir tmp_;
 };
 
 TEST_F(ServeGraphTest, ThousandTextsGiveThousandNormalizedEmbeddingsWithTheirKeys) {
   std::vector<std::pair<std::string, std::string>> input;
   for (int i = 0; i < 1000; ++i) input.emplace_back("key-" + std::to_string(i), TestText(i));
-  ProduceAll(bootstrap_, in_, input, {{"trace-id", "abc-123"}});
+  ProduceAll(bootstrap_, topics_.in, input, {{"trace-id", "abc-123"}});
 
   Process p(Args(), tmp_.path() + "/nlpflow.log");
-  auto results = ConsumeAll(bootstrap_, out_, 1000, std::chrono::seconds(240));
+  auto results = ConsumeAll(bootstrap_, topics_.out, 1000, std::chrono::seconds(240));
   // Anything extra would show up here.
-  auto extra = ConsumeAll(bootstrap_, out_, 1001, std::chrono::seconds(60),
+  auto extra = ConsumeAll(bootstrap_, topics_.out, 1001, std::chrono::seconds(60),
                           /*idle=*/std::chrono::seconds(3));
   StopCleanly(p);
 
@@ -85,9 +75,9 @@ TEST_F(ServeGraphTest, ThousandTextsGiveThousandNormalizedEmbeddingsWithTheirKey
   EXPECT_EQ(keys.size(), 1000u);
   EXPECT_TRUE(keys.count("key-0") && keys.count("key-999"));
   // Offsets are committed only after acknowledgement, and all were: no lag.
-  EXPECT_EQ(GroupLag(bootstrap_, group_, in_), 0);
+  EXPECT_EQ(GroupLag(bootstrap_, topics_.group, topics_.in), 0);
   // Nothing became a dead letter.
-  EXPECT_TRUE(ConsumeAll(bootstrap_, dlq_, 1, std::chrono::seconds(2)).empty());
+  EXPECT_TRUE(ConsumeAll(bootstrap_, topics_.dlq, 1, std::chrono::seconds(2)).empty());
 }
 
 TEST_F(ServeGraphTest, EmbedCommandAndKafkaGiveTheSameVectors) {
@@ -101,9 +91,9 @@ TEST_F(ServeGraphTest, EmbedCommandAndKafkaGiveTheSameVectors) {
       f << TestText(i * 7 + 3) << "\n";
     }
   }
-  ProduceAll(bootstrap_, in_, input);
+  ProduceAll(bootstrap_, topics_.in, input);
   Process p(Args(), tmp_.path() + "/nlpflow.log");
-  auto results = ConsumeAll(bootstrap_, out_, n, std::chrono::seconds(120));
+  auto results = ConsumeAll(bootstrap_, topics_.out, n, std::chrono::seconds(120));
   StopCleanly(p);
   ASSERT_EQ(results.size(), static_cast<size_t>(n));
 
@@ -135,28 +125,28 @@ TEST_F(ServeGraphTest, KilledHardAndRestartedLosesNothing) {
   const int n = 5000;
   std::vector<std::pair<std::string, std::string>> input;
   for (int i = 0; i < n; ++i) input.emplace_back("k" + std::to_string(i), TestText(i));
-  ProduceAll(bootstrap_, in_, input);
+  ProduceAll(bootstrap_, topics_.in, input);
 
   {
     // A short session timeout so the restarted instance does not wait 45 s
     // (librdkafka's default) for the group to give up on the killed one.
     Process first(Args({"kafka.consumer.session.timeout.ms=6000"}), tmp_.path() + "/first.log");
     // Kill it in the middle: once a fifth of the results are out.
-    auto some = ConsumeAll(bootstrap_, out_, n / 5, std::chrono::seconds(180));
+    auto some = ConsumeAll(bootstrap_, topics_.out, n / 5, std::chrono::seconds(180));
     ASSERT_GE(some.size(), static_cast<size_t>(n / 5)) << first.Log();
     first.Signal(SIGKILL);
     ASSERT_EQ(first.Wait(std::chrono::seconds(10)).value_or(-1), 128 + SIGKILL);
   }
-  auto before_restart = ConsumeAll(bootstrap_, out_, n, std::chrono::seconds(60),
+  auto before_restart = ConsumeAll(bootstrap_, topics_.out, n, std::chrono::seconds(60),
                                    /*idle=*/std::chrono::seconds(3));
   ASSERT_LT(before_restart.size(), static_cast<size_t>(n)) << "killed too late to test anything";
 
   Process second(Args({"kafka.consumer.session.timeout.ms=6000"}), tmp_.path() + "/second.log");
-  ConsumeUntilKeys(bootstrap_, out_, n, std::chrono::seconds(300));
+  ConsumeUntilKeys(bootstrap_, topics_.out, n, std::chrono::seconds(300));
   StopCleanly(second);
   // Everything on the output topic now, duplicates included.
   std::map<std::string, int> seen;
-  for (const auto& m : ConsumeAll(bootstrap_, out_, 3 * n, std::chrono::seconds(120),
+  for (const auto& m : ConsumeAll(bootstrap_, topics_.out, 3 * n, std::chrono::seconds(120),
                                   /*idle=*/std::chrono::seconds(3))) {
     ++seen[m.key.value_or("")];
   }
@@ -174,7 +164,7 @@ TEST_F(ServeGraphTest, KilledHardAndRestartedLosesNothing) {
               before_restart.size(), seen.size(), duplicates, missing);
   EXPECT_EQ(missing, 0);
   EXPECT_EQ(seen.size(), static_cast<size_t>(n));
-  EXPECT_EQ(GroupLag(bootstrap_, group_, in_), 0);
+  EXPECT_EQ(GroupLag(bootstrap_, topics_.group, topics_.in), 0);
 }
 
 TEST_F(ServeGraphTest, PoisonRecordsBecomeDeadLettersAndTheStreamGoesOn) {
@@ -203,12 +193,12 @@ TEST_F(ServeGraphTest, PoisonRecordsBecomeDeadLettersAndTheStreamGoesOn) {
     }
   }
   const size_t poison_count = input.size() - good;
-  ProduceAll(bootstrap_, in_, input);
+  ProduceAll(bootstrap_, topics_.in, input);
 
   Process p(Args({"input.format=json", "input.max_record_bytes=2000"}),
             tmp_.path() + "/nlpflow.log");
-  auto results = ConsumeAll(bootstrap_, out_, good, std::chrono::seconds(180));
-  auto dead = ConsumeAll(bootstrap_, dlq_, poison_count, std::chrono::seconds(60));
+  auto results = ConsumeAll(bootstrap_, topics_.out, good, std::chrono::seconds(180));
+  auto dead = ConsumeAll(bootstrap_, topics_.dlq, poison_count, std::chrono::seconds(60));
   StopCleanly(p);
 
   ASSERT_EQ(results.size(), static_cast<size_t>(good)) << p.Log();
@@ -220,26 +210,26 @@ TEST_F(ServeGraphTest, PoisonRecordsBecomeDeadLettersAndTheStreamGoesOn) {
     EXPECT_EQ(j["stage"], "decode") << *m.key;
     EXPECT_EQ(j["reason"], reasons.at(kind)) << *m.key;
     EXPECT_EQ(m.headers.at("nlpflow.dlq.reason"), reasons.at(kind));
-    EXPECT_EQ(j["topic"], in_);
+    EXPECT_EQ(j["topic"], topics_.in);
     EXPECT_GE(j["offset"].get<int64_t>(), 0);
   }
   // Dead letters are committed like any other record.
-  EXPECT_EQ(GroupLag(bootstrap_, group_, in_), 0);
+  EXPECT_EQ(GroupLag(bootstrap_, topics_.group, topics_.in), 0);
 }
 
 TEST_F(ServeGraphTest, ExpiredRecordsBecomeDeadLettersAndAreCommitted) {
   std::vector<std::pair<std::string, std::string>> old_input, new_input;
   for (int i = 0; i < 30; ++i) old_input.emplace_back("old-" + std::to_string(i), TestText(i));
   for (int i = 0; i < 20; ++i) new_input.emplace_back("new-" + std::to_string(i), TestText(100 + i));
-  ProduceAll(bootstrap_, in_, old_input);
+  ProduceAll(bootstrap_, topics_.in, old_input);
   // Their Kafka timestamps are now more than the 4 s budget in the past.
   std::this_thread::sleep_for(std::chrono::milliseconds(5000));
 
   Process p(Args({"batch.deadline_ms=4000"}), tmp_.path() + "/nlpflow.log");
-  auto dead = ConsumeAll(bootstrap_, dlq_, old_input.size(), std::chrono::seconds(120));
+  auto dead = ConsumeAll(bootstrap_, topics_.dlq, old_input.size(), std::chrono::seconds(120));
   // The pipeline runs: fresh records are well within their budget.
-  ProduceAll(bootstrap_, in_, new_input);
-  auto results = ConsumeAll(bootstrap_, out_, new_input.size(), std::chrono::seconds(120));
+  ProduceAll(bootstrap_, topics_.in, new_input);
+  auto results = ConsumeAll(bootstrap_, topics_.out, new_input.size(), std::chrono::seconds(120));
   StopCleanly(p);
 
   ASSERT_EQ(dead.size(), old_input.size()) << p.Log();
@@ -253,7 +243,7 @@ TEST_F(ServeGraphTest, ExpiredRecordsBecomeDeadLettersAndAreCommitted) {
   ASSERT_EQ(results.size(), new_input.size()) << p.Log();
   for (const auto& m : results) EXPECT_EQ(m.key->substr(0, 4), "new-");
   // Expired records are committed like any other dead letter.
-  EXPECT_EQ(GroupLag(bootstrap_, group_, in_), 0);
+  EXPECT_EQ(GroupLag(bootstrap_, topics_.group, topics_.in), 0);
 }
 
 TEST_F(ServeGraphTest, OrderedPerPartitionKeepsEachPartitionsInputOrder) {
@@ -266,12 +256,12 @@ TEST_F(ServeGraphTest, OrderedPerPartitionKeepsEachPartitionsInputOrder) {
     for (int k = 0; k < i % 7; ++k) text.append(" ").append(TestText(i + k));
     input.emplace_back(std::string("k").append(std::to_string(i % 4)), text);
   }
-  ProduceAll(bootstrap_, in_, input);
+  ProduceAll(bootstrap_, topics_.in, input);
 
   Process p(Args({"pipeline.ordered_per_partition=true", "model.instances=2",
                   "batch.max_batch_size=8"}),
             tmp_.path() + "/nlpflow.log");
-  auto results = ConsumeAll(bootstrap_, out_, input.size(), std::chrono::seconds(240));
+  auto results = ConsumeAll(bootstrap_, topics_.out, input.size(), std::chrono::seconds(240));
   StopCleanly(p);
 
   ASSERT_EQ(results.size(), input.size()) << p.Log();
@@ -289,7 +279,7 @@ TEST_F(ServeGraphTest, OrderedPerPartitionKeepsEachPartitionsInputOrder) {
     last_offset[*m.key] = offset;
     in_partition[*m.key] = partition;
   }
-  EXPECT_EQ(GroupLag(bootstrap_, group_, in_), 0);
+  EXPECT_EQ(GroupLag(bootstrap_, topics_.group, topics_.in), 0);
 }
 
 }  // namespace
