@@ -10,6 +10,7 @@
 #include <limits>
 
 #include "nodes/tokenize/byte_level.h"
+#include "nodes/tokenize/truncation.h"
 
 namespace nlpflow {
 
@@ -185,12 +186,7 @@ size_t BpeTokenizer::NumSpecialTokens(bool pair) const {
 }
 
 Encoding BpeTokenizer::Encode(std::string_view text) const {
-  size_t limit = std::numeric_limits<size_t>::max();
-  if (max_length_ > 0) {
-    const size_t max_length = static_cast<size_t>(max_length_);
-    const size_t specials = NumSpecialTokens(false);
-    limit = max_length > specials ? max_length - specials : 0;
-  }
+  const size_t limit = TruncationBudget(max_length_, NumSpecialTokens(false));
   Tokens a;
   TokenizeSequence(text, limit, &a);
   a.Truncate(limit);
@@ -203,15 +199,11 @@ Encoding BpeTokenizer::EncodePair(std::string_view a_text, std::string_view b_te
   Tokens a, b;
   TokenizeSequence(a_text, std::numeric_limits<size_t>::max(), &a);
   TokenizeSequence(b_text, std::numeric_limits<size_t>::max(), &b);
-  if (max_length_ > 0) {
-    const size_t max_length = static_cast<size_t>(max_length_);
-    const size_t specials = NumSpecialTokens(true);
-    const size_t budget = max_length > specials ? max_length - specials : 0;
-    if (a.size() + b.size() > budget) {
-      const auto [keep_a, keep_b] = LongestFirstKeep(a.size(), b.size(), budget);
-      a.Truncate(keep_a);
-      b.Truncate(keep_b);
-    }
+  const size_t budget = TruncationBudget(max_length_, NumSpecialTokens(true));
+  if (a.size() + b.size() > budget) {
+    const auto [keep_a, keep_b] = LongestFirstKeep(a.size(), b.size(), budget);
+    a.Truncate(keep_a);
+    b.Truncate(keep_b);
   }
   Encoding out;
   Assemble(pair_template_, a, &b, &out);

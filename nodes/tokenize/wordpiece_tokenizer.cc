@@ -7,6 +7,7 @@
 #include <limits>
 
 #include "nodes/tokenize/hf_unicode.h"
+#include "nodes/tokenize/truncation.h"
 
 namespace nlpflow {
 
@@ -277,12 +278,7 @@ size_t WordPieceTokenizer::NumSpecialTokens(bool pair) const {
 }
 
 Encoding WordPieceTokenizer::Encode(std::string_view text) const {
-  size_t limit = std::numeric_limits<size_t>::max();
-  if (options_.max_length > 0) {
-    const size_t max_length = static_cast<size_t>(options_.max_length);
-    const size_t specials = NumSpecialTokens(false);
-    limit = max_length > specials ? max_length - specials : 0;
-  }
+  const size_t limit = TruncationBudget(options_.max_length, NumSpecialTokens(false));
   Tokens a;
   // Only the first `limit` tokens survive truncation, so stop there.
   TokenizeSequence(text, limit, &a);
@@ -298,15 +294,11 @@ Encoding WordPieceTokenizer::EncodePair(std::string_view a_text, std::string_vie
   Tokens a, b;
   TokenizeSequence(a_text, std::numeric_limits<size_t>::max(), &a);
   TokenizeSequence(b_text, std::numeric_limits<size_t>::max(), &b);
-  if (options_.max_length > 0) {
-    const size_t max_length = static_cast<size_t>(options_.max_length);
-    const size_t specials = NumSpecialTokens(true);
-    const size_t budget = max_length > specials ? max_length - specials : 0;
-    if (a.size() + b.size() > budget) {
-      const auto [keep_a, keep_b] = LongestFirstKeep(a.size(), b.size(), budget);
-      a.Truncate(keep_a);
-      b.Truncate(keep_b);
-    }
+  const size_t budget = TruncationBudget(options_.max_length, NumSpecialTokens(true));
+  if (a.size() + b.size() > budget) {
+    const auto [keep_a, keep_b] = LongestFirstKeep(a.size(), b.size(), budget);
+    a.Truncate(keep_a);
+    b.Truncate(keep_b);
   }
   Encoding out;
   Assemble(pair_template_, a, &b, &out);
