@@ -62,11 +62,31 @@ Result<std::vector<std::string>> Corpus(const CompressCommandOptions& o, const c
   return texts;
 }
 
-// The teacher's embeddings of `texts` through the graph, as training
+Result<ModelStack> LoadStack(const Config& config) {
+  auto stack = LoadModelStack(config);
+  if (!stack.ok()) return stack.status();
+  if (stack->model->pooling() != "mean") {
+    return Status::InvalidArgument("the compression commands support mean pooling; " +
+                                   config.model.path + " uses " + stack->model->pooling());
+  }
+  return stack;
+}
+
+// The texts of options.texts (Corpus) through the teacher's graph
+// (model.path): the input of every command that learns from the teacher.
+// Texts the graph rejects are failed rows.
+Result<OfflineRun> RunTeacher(const CompressCommandOptions& o, const char* command,
+                              const Config& config) {
+  NLPFLOW_ASSIGN_OR_RETURN(std::vector<std::string> texts, Corpus(o, command));
+  NLPFLOW_ASSIGN_OR_RETURN(ModelStack stack, LoadStack(config));
+  return RunOfflineGraph(config, stack, texts);
+}
+
+// The teacher's embeddings of the texts of options.texts, as training
 // examples; texts the graph rejects are left out (and counted in the log).
-Result<std::vector<DistillExample>> TeacherExamples(const Config& config, const ModelStack& stack,
-                                                    const std::vector<std::string>& texts) {
-  NLPFLOW_ASSIGN_OR_RETURN(OfflineRun run, RunOfflineGraph(config, stack, texts));
+Result<std::vector<DistillExample>> TeacherExamples(const CompressCommandOptions& o,
+                                                    const char* command, const Config& config) {
+  NLPFLOW_ASSIGN_OR_RETURN(OfflineRun run, RunTeacher(o, command, config));
   std::vector<DistillExample> examples;
   int64_t failed = 0;
   for (auto& row : run.rows) {
@@ -77,18 +97,8 @@ Result<std::vector<DistillExample>> TeacherExamples(const Config& config, const 
     examples.push_back({std::move(row.ids), std::move(row.output)});
   }
   spdlog::info("teacher: {} texts through the graph in {:.1f} s ({:.1f}/s), {} rejected",
-               texts.size(), run.wall_s, run.records_per_s, failed);
+               run.rows.size(), run.wall_s, run.records_per_s, failed);
   return examples;
-}
-
-Result<ModelStack> LoadStack(const Config& config) {
-  auto stack = LoadModelStack(config);
-  if (!stack.ok()) return stack.status();
-  if (stack->model->pooling() != "mean") {
-    return Status::InvalidArgument("the compression commands support mean pooling; " +
-                                   config.model.path + " uses " + stack->model->pooling());
-  }
-  return stack;
 }
 
 Status CheckOut(const CompressCommandOptions& o, const char* command) {
@@ -135,11 +145,7 @@ int RunDistill(const CompressCommandOptions& o, const Config& config) {
                                         " must be between 0 (the teacher's) and the teacher's " +
                                         std::to_string(teacher_config->intermediate_size)));
   }
-  auto texts = Corpus(o, "distill");
-  if (!texts.ok()) return Fail(texts.status());
-  auto stack = LoadStack(config);
-  if (!stack.ok()) return Fail(stack.status());
-  auto examples = TeacherExamples(config, *stack, *texts);
+  auto examples = TeacherExamples(o, "distill", config);
   if (!examples.ok()) return Fail(examples.status());
   DistillOptions d;
   d.teacher_dir = config.model.path;
@@ -162,11 +168,7 @@ int RunPrune(const CompressCommandOptions& o, const Config& config) {
   std::vector<std::vector<int32_t>> calibration;
   std::vector<DistillExample> examples;
   if (o.method != "l1" || o.recover_epochs > 0) {
-    auto texts = Corpus(o, "prune");
-    if (!texts.ok()) return Fail(texts.status());
-    auto stack = LoadStack(config);
-    if (!stack.ok()) return Fail(stack.status());
-    auto ex = TeacherExamples(config, *stack, *texts);
+    auto ex = TeacherExamples(o, "prune", config);
     if (!ex.ok()) return Fail(ex.status());
     examples = std::move(ex).value();
     for (size_t i = 0; i < examples.size() && static_cast<int64_t>(i) < o.calibration_texts; ++i) {
@@ -199,11 +201,7 @@ int RunQuantize(const CompressCommandOptions& o, const Config& config) {
   if (o.mode == "static") {
     CompressCommandOptions limited = o;
     limited.max_texts = o.calibration_texts;
-    auto texts = Corpus(limited, "quantize");
-    if (!texts.ok()) return Fail(texts.status());
-    auto stack = LoadStack(config);
-    if (!stack.ok()) return Fail(stack.status());
-    auto run = RunOfflineGraph(config, *stack, *texts);
+    auto run = RunTeacher(limited, "quantize", config);
     if (!run.ok()) return Fail(run.status());
     for (auto& row : run->rows) {
       if (!row.failed) calibration.push_back(std::move(row.ids));
