@@ -30,11 +30,13 @@ namespace {
 
 using testing_kafka::Collector;
 using testing_kafka::CommittedOffsets;
+using testing_kafka::DoneMarkingSource;
 using testing_kafka::HighWatermarks;
+using testing_kafka::kNoOffset;
+using testing_kafka::ProtocolName;
+using testing_kafka::WaitUntil;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
-
-constexpr int64_t kNoOffset = -1001;
 
 class RealBroker : public ::testing::Environment {
  public:
@@ -85,15 +87,6 @@ class RealBroker : public ::testing::Environment {
 std::string Unique(const std::string& name) {
   return name + "-" + std::to_string(getpid()) + "-" +
          std::to_string(NowMicros() % 1000000);
-}
-
-bool WaitUntil(const std::function<bool()>& condition, milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return true;
 }
 
 class RealBrokerTest : public ::testing::Test {
@@ -166,17 +159,9 @@ TEST_P(RealBrokerRebalanceTest, RevokeCommitsDoneOffsets) {
   if (const char* debug = std::getenv("NLPFLOW_KAFKA_DEBUG")) {
     o.consumer_properties["debug"] = debug;
   }
-  auto make = [&](std::shared_ptr<OffsetTracker> tracker, Collector& got) {
-    return KafkaSource::Create(o, tracker, [tracker, &got](RecordPtr r) {
-      EXPECT_TRUE(
-          tracker->MarkDone(r->coords.topic, r->coords.partition, r->coords.offset)
-              .ok());
-      got.Add(std::move(r));
-    });
-  };
 
   Collector got_a;
-  auto a = make(std::make_shared<OffsetTracker>(), got_a);
+  auto a = DoneMarkingSource(o, std::make_shared<OffsetTracker>(), got_a);
   ASSERT_TRUE(a.ok()) << a.status().ToString();
   ASSERT_TRUE((*a)->Start().ok());
   ASSERT_TRUE(got_a.WaitFor(kCount, seconds(60))) << got_a.size();
@@ -185,7 +170,7 @@ TEST_P(RealBrokerRebalanceTest, RevokeCommitsDoneOffsets) {
   }
 
   Collector got_b;
-  auto b = make(std::make_shared<OffsetTracker>(), got_b);
+  auto b = DoneMarkingSource(o, std::make_shared<OffsetTracker>(), got_b);
   ASSERT_TRUE(b.ok());
   ASSERT_TRUE((*b)->Start().ok());
   ASSERT_TRUE(WaitUntil(
@@ -225,11 +210,7 @@ TEST_P(RealBrokerRebalanceTest, RevokeCommitsDoneOffsets) {
 
 INSTANTIATE_TEST_SUITE_P(Protocols, RealBrokerRebalanceTest,
                          ::testing::Values("range", "cooperative-sticky"),
-                         [](const auto& info) {
-                           return std::string(info.param) == "range"
-                                      ? std::string("Eager")
-                                      : std::string("Cooperative");
-                         });
+                         ProtocolName);
 
 }  // namespace
 }  // namespace nlpflow

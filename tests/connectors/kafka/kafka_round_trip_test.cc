@@ -27,14 +27,16 @@ namespace {
 
 using testing_kafka::Collector;
 using testing_kafka::CommittedOffsets;
+using testing_kafka::DoneMarkingSource;
 using testing_kafka::HighWatermarks;
+using testing_kafka::kNoOffset;
+using testing_kafka::ProtocolName;
+using testing_kafka::WaitUntil;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr char kTopic[] = "input";
 constexpr int kPartitions = 4;
-// No committed offset (librdkafka's RD_KAFKA_OFFSET_INVALID).
-constexpr int64_t kNoOffset = -1001;
 
 // Message i: key "key-i", except every 10th has a null key and every 10th + 1
 // an empty one; value "value-i"; headers index=i and empty="".
@@ -120,15 +122,6 @@ class KafkaRoundTripTest : public ::testing::Test {
   std::unique_ptr<EmbeddedBroker> broker_;
   std::string bootstrap_;
 };
-
-bool WaitUntil(const std::function<bool()>& condition, milliseconds timeout) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!condition()) {
-    if (std::chrono::steady_clock::now() >= deadline) return false;
-    std::this_thread::sleep_for(milliseconds(10));
-  }
-  return true;
-}
 
 TEST_F(KafkaRoundTripTest, EverythingDoneIsCommitted) {
   constexpr int kCount = 1000;
@@ -385,16 +378,8 @@ TEST_P(KafkaRebalanceTest, SecondMemberTakesOverAtTheCommittedOffsets) {
   KafkaSourceOptions o = SourceOptions(group);
   o.consumer_properties["partition.assignment.strategy"] = GetParam();
 
-  auto make = [&](std::shared_ptr<OffsetTracker> tracker, Collector& got) {
-    return KafkaSource::Create(o, tracker, [tracker, &got](RecordPtr r) {
-      EXPECT_TRUE(
-          tracker->MarkDone(r->coords.topic, r->coords.partition, r->coords.offset)
-              .ok());
-      got.Add(std::move(r));
-    });
-  };
   Collector got_a;
-  auto a = make(std::make_shared<OffsetTracker>(), got_a);
+  auto a = DoneMarkingSource(o, std::make_shared<OffsetTracker>(), got_a);
   ASSERT_TRUE(a.ok());
   ASSERT_TRUE((*a)->Start().ok());
   ASSERT_TRUE(got_a.WaitFor(kCount, seconds(30)));
@@ -406,7 +391,7 @@ TEST_P(KafkaRebalanceTest, SecondMemberTakesOverAtTheCommittedOffsets) {
       seconds(10)));
 
   Collector got_b;
-  auto b = make(std::make_shared<OffsetTracker>(), got_b);
+  auto b = DoneMarkingSource(o, std::make_shared<OffsetTracker>(), got_b);
   ASSERT_TRUE(b.ok());
   ASSERT_TRUE((*b)->Start().ok());
   ASSERT_TRUE(WaitUntil(
@@ -448,11 +433,7 @@ TEST_P(KafkaRebalanceTest, SecondMemberTakesOverAtTheCommittedOffsets) {
 
 INSTANTIATE_TEST_SUITE_P(Protocols, KafkaRebalanceTest,
                          ::testing::Values("range", "cooperative-sticky"),
-                         [](const auto& info) {
-                           return std::string(info.param) == "range"
-                                      ? std::string("Eager")
-                                      : std::string("Cooperative");
-                         });
+                         ProtocolName);
 
 }  // namespace
 }  // namespace nlpflow

@@ -2,13 +2,16 @@
 // committed offsets and watermarks with a plain librdkafka client.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -16,8 +19,24 @@
 #include <vector>
 
 #include "common/record.h"
+#include "connectors/kafka/kafka_source.h"
+#include "connectors/kafka/offset_tracker.h"
 
 namespace nlpflow::testing_kafka {
+
+// No committed offset (librdkafka's RD_KAFKA_OFFSET_INVALID).
+inline constexpr int64_t kNoOffset = -1001;
+
+// Polls `condition` every 10 ms until it holds (true) or `timeout` passed
+// (false).
+inline bool WaitUntil(const std::function<bool()>& condition, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
 
 // Thread-safe list of the records a source handed over.
 class Collector {
@@ -106,6 +125,21 @@ inline std::map<int32_t, int64_t> HighWatermarks(const std::string& bootstrap,
   }
   rd_kafka_destroy(rk);
   return out;
+}
+
+// A source whose handler marks each record done in `tracker` (as the
+// pipeline does once a record's result is delivered) and hands it to `got`.
+inline Result<std::unique_ptr<KafkaSource>> DoneMarkingSource(
+    const KafkaSourceOptions& options, std::shared_ptr<OffsetTracker> tracker, Collector& got) {
+  return KafkaSource::Create(options, tracker, [tracker, &got](RecordPtr r) {
+    EXPECT_TRUE(tracker->MarkDone(r->coords.topic, r->coords.partition, r->coords.offset).ok());
+    got.Add(std::move(r));
+  });
+}
+
+// Test-name suffixes of the two rebalance protocols: "range" is eager.
+inline std::string ProtocolName(const ::testing::TestParamInfo<const char*>& info) {
+  return std::string(info.param) == "range" ? "Eager" : "Cooperative";
 }
 
 }  // namespace nlpflow::testing_kafka
