@@ -95,11 +95,11 @@ def run_nlpflow(args, shapes):
     return rows
 
 
-def run_onnxruntime(args, shapes, tmp):
-    import onnxruntime as ort
+def export_onnx(model_dir: str, path: str) -> None:
+    """The ONNX export every ONNX Runtime figure uses (also bench/ort_profile.py):
+    encoder, mean pooling and L2 normalization, opset 14, dynamic batch and seq."""
     from transformers import AutoModel
-    path = os.path.join(tmp, "minilm.onnx")
-    module = SentenceEmbedding(AutoModel.from_pretrained(args.model, torchscript=True).eval(),
+    module = SentenceEmbedding(AutoModel.from_pretrained(model_dir, torchscript=True).eval(),
                                normalize=True).eval()
     ids, mask, types = (torch.from_numpy(x) for x in inputs(2, 16))
     with torch.no_grad():
@@ -108,12 +108,25 @@ def run_onnxruntime(args, shapes, tmp):
                           output_names=["sentence_embedding"],
                           dynamic_axes={n: {0: "batch", 1: "seq"} for n in
                                         ("input_ids", "attention_mask", "token_type_ids")})
+
+
+def ort_session_options(threads: int):
+    """Graph optimizations on, `threads` intra-op threads, sequential."""
+    import onnxruntime as ort
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.intra_op_num_threads = args.threads
+    so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    session = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return so
+
+
+def run_onnxruntime(args, shapes, tmp):
+    import onnxruntime as ort
+    path = os.path.join(tmp, "minilm.onnx")
+    export_onnx(args.model, path)
+    session = ort.InferenceSession(path, ort_session_options(args.threads),
+                                   providers=["CPUExecutionProvider"])
     rows = []
     for b, s in shapes:
         ids, mask, types = inputs(b, s)
