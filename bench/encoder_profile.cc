@@ -9,7 +9,7 @@
 // times every top-level op (an op called by nlpflow's code, not one called
 // inside another op) by wall clock and by the calling thread's CPU time
 // (CLOCK_THREAD_CPUTIME_ID). Ops are grouped by name and, for the GEMMs
-// (aten::linear, aten::matmul), by input shapes. User scopes recorded by the
+// (aten::linear, aten::mkldnn_linear, aten::matmul), by input shapes. User scopes recorded by the
 // encoder (RECORD_USER_SCOPE, e.g. "nlpflow::int8_linear" around the int8
 // GEMM, which is not a dispatched op) are groups too. Printed per group: calls
 // per batch, median ms per batch (CPU and wall; medians over the N batches),
@@ -19,10 +19,12 @@
 // Why CPU time: the machine has 2 cores shared with other jobs; with one
 // thread, the thread's CPU time is the time the op actually had a core.
 // Cache interference from the neighbours still shows, so compare ratios from
-// one run. "untracked" is the CPU time of Embed outside any recorded op
+// one run. Minor page faults per batch are printed too: a large fresh
+// buffer costs one per 4 KiB page on first touch. "untracked" is the CPU time of Embed outside any recorded op
 // (validation, packing, the observer's own cost).
 #include <ATen/ATen.h>
 #include <ATen/record_function.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <algorithm>
@@ -45,6 +47,14 @@ double ThreadCpuSeconds() {
   return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
 }
 
+// Minor page faults of the calling thread so far: first touches of memory
+// that the allocator got fresh from the kernel.
+double MinorFaults() {
+  rusage u;
+  getrusage(RUSAGE_THREAD, &u);
+  return static_cast<double>(u.ru_minflt);
+}
+
 double WallSeconds() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -59,13 +69,17 @@ double Median(std::vector<double> v) {
 
 std::string ShapeString(const at::Tensor& t) {
   std::string s = "[";
-  for (int64_t i = 0; i < t.dim(); ++i) s += (i ? "," : "") + std::to_string(t.size(i));
-  return s + "]";
+  for (int64_t i = 0; i < t.dim(); ++i) {
+    if (i > 0) s += ',';
+    s += std::to_string(t.size(i));
+  }
+  s += ']';
+  return s;
 }
 
 // FLOPs of a GEMM op from its inputs (2 per multiply-add); 0 for other ops.
 double GemmFlops(const std::string& name, const std::vector<at::Tensor>& in) {
-  if (name == "aten::linear" && in.size() >= 2) {
+  if ((name == "aten::linear" || name == "aten::mkldnn_linear") && in.size() >= 2) {
     // x [..., K], weight [N, K]
     return 2.0 * static_cast<double>(in[0].numel()) * static_cast<double>(in[1].size(0));
   }
@@ -110,13 +124,17 @@ std::unique_ptr<at::ObserverContext> OnStart(const at::RecordFunction& fn) {
   if (!ctx->top) return ctx;
   const std::string name = fn.name();
   ctx->key = name;
-  if (name == "aten::linear" || name == "aten::matmul" || name == "aten::bmm" ||
+  if (name == "aten::linear" || name == "aten::mkldnn_linear" || name == "aten::matmul" ||
+      name == "aten::bmm" ||
       name == "nlpflow::int8_linear") {
     std::vector<at::Tensor> tensors;
     for (const c10::IValue& v : fn.inputs()) {
       if (v.isTensor()) tensors.push_back(v.toTensor());
     }
-    for (size_t i = 0; i < tensors.size() && i < 2; ++i) ctx->key += " " + ShapeString(tensors[i]);
+    for (size_t i = 0; i < tensors.size() && i < 2; ++i) {
+      ctx->key += ' ';
+      ctx->key += ShapeString(tensors[i]);
+    }
     ctx->flops = GemmFlops(name, tensors);
   }
   ctx->wall0 = WallSeconds();
@@ -195,7 +213,7 @@ int main(int argc, char** argv) {
   struct Variant {
     std::string name;
     std::unique_ptr<nlpflow::EmbeddingModel> model;
-    std::vector<double> plain_cpu, plain_wall;
+    std::vector<double> plain_cpu, plain_wall, plain_faults;
     Profile profile;
   };
   std::vector<Variant> loaded;
@@ -209,7 +227,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
       return 1;
     }
-    loaded.push_back({variant, std::move(*model), {}, {}, {}});
+    loaded.push_back({variant, std::move(*model), {}, {}, {}, {}});
   }
   auto run = [&](const nlpflow::EmbeddingModel& model) {
     if (auto r = model.Embed(tokens); !r.ok()) {
@@ -220,10 +238,11 @@ int main(int argc, char** argv) {
   for (Variant& v : loaded) run(*v.model);  // warm-up
   for (int it = 0; it < iterations; ++it) {
     for (Variant& v : loaded) {
-      double c0 = ThreadCpuSeconds(), w0 = WallSeconds();
+      double c0 = ThreadCpuSeconds(), w0 = WallSeconds(), f0 = MinorFaults();
       run(*v.model);
       v.plain_cpu.push_back(ThreadCpuSeconds() - c0);
       v.plain_wall.push_back(WallSeconds() - w0);
+      v.plain_faults.push_back(MinorFaults() - f0);
 
       g_profile = std::move(v.profile);
       g_profile.batch.clear();
@@ -259,11 +278,11 @@ int main(int argc, char** argv) {
     std::printf(
         "Per batch, median: unprofiled %.1f ms CPU (%.1f wall), profiled %.1f ms CPU (%.1f "
         "wall), observer overhead %.1f%%; model %.2f GFLOP = %.1f GFLOP per CPU-s "
-        "unprofiled = %.0f%% of %.1f.\n\n",
+        "unprofiled = %.0f%% of %.1f; %.0f minor page faults per unprofiled batch.\n\n",
         1e3 * Median(plain_cpu), 1e3 * Median(plain_wall), 1e3 * total_cpu,
         1e3 * Median(g_profile.total_wall), 100 * (total_cpu / Median(plain_cpu) - 1),
         model_flops / 1e9, model_flops / Median(plain_cpu) / 1e9,
-        100 * model_flops / Median(plain_cpu) / 1e9 / peak, peak);
+        100 * model_flops / Median(plain_cpu) / 1e9 / peak, peak, Median(v.plain_faults));
     std::printf(
         "| op | calls | CPU ms | wall ms | share of CPU | GFLOP | GFLOP per CPU-s | of peak |\n"
         "|---|---|---|---|---|---|---|---|\n");
