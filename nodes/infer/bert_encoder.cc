@@ -277,10 +277,13 @@ at::Tensor BertEncoder::ApplyLayerNorm(const at::Tensor& x, const LayerNorm& nor
                         config_.layer_norm_eps);
 }
 
-at::Tensor BertEncoder::Activation(const at::Tensor& x) const {
-  if (config_.hidden_act == "gelu") return at::gelu(x);  // exact, erf-based
-  if (config_.hidden_act == "relu") return at::relu(x);
-  return at::gelu(x, "tanh");  // gelu_new, gelu_pytorch_tanh
+at::Tensor BertEncoder::Activation(at::Tensor x) const {
+  // In place on the intermediate Linear's fresh output: an out-of-place GELU
+  // measured up to 3x slower on the int8 path, its [tokens, ffn] output
+  // faulted in page by page (bench/results/runtime_profile.md).
+  if (config_.hidden_act == "gelu") return at::gelu_(x);  // exact, erf-based
+  if (config_.hidden_act == "relu") return at::relu_(x);
+  return at::gelu_(x, "tanh");  // gelu_new, gelu_pytorch_tanh
 }
 
 at::Tensor BertEncoder::Attend(const at::Tensor& qkv, int64_t rows, int64_t len,
@@ -292,8 +295,10 @@ at::Tensor BertEncoder::Attend(const at::Tensor& qkv, int64_t rows, int64_t len,
   const at::Tensor v = x.select(2, 2).transpose(1, 2);
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2));  // [rows, heads, len, len]
   scores.div_(std::sqrt(static_cast<double>(head_dim)));   // as Hugging Face does
-  const at::Tensor probs = at::softmax(scores, -1);
-  return at::matmul(probs, v).transpose(1, 2).reshape({rows * len, heads * head_dim});
+  // In place: the row's softmax reads each score before it writes it, and a
+  // second len x len buffer would be one more fresh allocation to fault in.
+  at::_softmax_out(scores, scores, -1, /*half_to_float=*/false);
+  return at::matmul(scores, v).transpose(1, 2).reshape({rows * len, heads * head_dim});
 }
 
 at::Tensor BertEncoder::SelfAttention(const at::Tensor& qkv, const PackedTokens& tokens,

@@ -134,7 +134,8 @@ class BertEncoder {
 
   at::Tensor ApplyLinear(const at::Tensor& x, const Linear& linear) const;
   at::Tensor ApplyLayerNorm(const at::Tensor& x, const LayerNorm& norm) const;
-  at::Tensor Activation(const at::Tensor& x) const;
+  // In place on `x`, which the caller hands over.
+  at::Tensor Activation(at::Tensor x) const;
   // qkv: [tokens, 3 * hidden] -> context [tokens, hidden].
   at::Tensor SelfAttention(const at::Tensor& qkv, const PackedTokens& tokens,
                            int64_t heads) const;
