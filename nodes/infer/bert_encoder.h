@@ -71,6 +71,10 @@ class BertEncoder {
   // kInt8Dynamic prepacks with the quantized engine selected at the time
   // (the caller selects ONEDNN: at::globalContext().setQEngine); Forward then
   // calls the packed weights directly, whatever engine is selected later.
+  // With glibc, the first call also fixes malloc's mmap and trim thresholds
+  // for the whole process (32 MiB, 1 GiB), so that activation buffers are not
+  // returned to the kernel and faulted in again on every batch
+  // (bert_encoder.cc says why); the process then keeps its peak heap.
   static Result<std::unique_ptr<BertEncoder>> Load(const BertConfig& config,
                                                    const SafetensorsFile& file,
                                                    LinearBackend backend);
