@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/random_batch.h"
 #include "nodes/infer/embedding_model.h"
 
 namespace {
@@ -44,20 +45,6 @@ std::vector<Shape> ParseShapes(const std::string& s) {
   return shapes;
 }
 
-// A batch of `batch` rows of exactly `seq` tokens: [CLS] random word ids [SEP].
-nlpflow::TokenBatch MakeBatch(int64_t batch, int64_t seq, std::mt19937& rng) {
-  std::uniform_int_distribution<int64_t> word(1996, 29611);  // ordinary WordPiece tokens
-  nlpflow::TokenBatch b;
-  b.batch = batch;
-  b.seq_len = seq;
-  for (int64_t r = 0; r < batch; ++r) {
-    for (int64_t t = 0; t < seq; ++t) {
-      b.input_ids.push_back(t == 0 ? 101 : t == seq - 1 ? 102 : word(rng));
-      b.attention_mask.push_back(1);
-    }
-  }
-  return b;
-}
 
 }  // namespace
 
@@ -103,7 +90,7 @@ int main(int argc, char** argv) {
     }
     std::mt19937 rng(7);
     for (const Shape& shape : ParseShapes(shapes_arg)) {
-      const nlpflow::TokenBatch batch = MakeBatch(shape.batch, shape.seq, rng);
+      const nlpflow::TokenBatch batch = nlpflow::bench::RandomTokenBatch(shape.batch, shape.seq, rng);
       if (auto warm = (*model)->Embed(batch); !warm.ok()) {
         std::fprintf(stderr, "%s\n", warm.status().ToString().c_str());
         return 1;

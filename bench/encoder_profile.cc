@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/random_batch.h"
 #include "nodes/infer/embedding_model.h"
 
 namespace {
@@ -155,21 +156,6 @@ void OnEnd(const at::RecordFunction&, at::ObserverContext* base) {
   s.flops += ctx->flops;
 }
 
-nlpflow::TokenBatch MakeBatch(int64_t batch, int64_t seq) {
-  std::mt19937 rng(7);
-  std::uniform_int_distribution<int64_t> word(1996, 29611);
-  nlpflow::TokenBatch b;
-  b.batch = batch;
-  b.seq_len = seq;
-  for (int64_t r = 0; r < batch; ++r) {
-    for (int64_t t = 0; t < seq; ++t) {
-      b.input_ids.push_back(t == 0 ? 101 : t == seq - 1 ? 102 : word(rng));
-      b.attention_mask.push_back(1);
-    }
-  }
-  return b;
-}
-
 std::vector<std::string> Split(const std::string& s) {
   std::vector<std::string> out;
   for (size_t pos = 0; pos <= s.size();) {
@@ -201,7 +187,8 @@ int main(int argc, char** argv) {
   }
   const size_t x = shape.find('x');
   const int64_t batch = std::stoll(shape.substr(0, x)), seq = std::stoll(shape.substr(x + 1));
-  const nlpflow::TokenBatch tokens = MakeBatch(batch, seq);
+  std::mt19937 rng(7);
+  const nlpflow::TokenBatch tokens = nlpflow::bench::RandomTokenBatch(batch, seq, rng);
   at::addGlobalCallback(at::RecordFunctionCallback(OnStart, OnEnd)
                             .needsInputs(true)
                             .scopes({at::RecordScope::FUNCTION, at::RecordScope::USER_SCOPE}));
