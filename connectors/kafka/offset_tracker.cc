@@ -130,14 +130,19 @@ uint64_t OffsetTracker::FenceOf(std::string_view topic, int32_t partition) const
   return it == fences_.end() ? 0 : it->second;
 }
 
-void OffsetTracker::Fence(const std::vector<TopicPartition>& partitions,
-                          uint64_t fence_sequence) {
-  std::lock_guard<std::mutex> lock(mutex_);
+void OffsetTracker::FenceLocked(const std::vector<TopicPartition>& partitions,
+                                uint64_t fence_sequence) {
   fence_generation_.fetch_add(1, std::memory_order_release);
   for (const TopicPartition& tp : partitions) {
     uint64_t& fence = fences_[Key(tp.topic, tp.partition)];
     fence = std::max(fence, fence_sequence);
   }
+}
+
+void OffsetTracker::Fence(const std::vector<TopicPartition>& partitions,
+                          uint64_t fence_sequence) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  FenceLocked(partitions, fence_sequence);
 }
 
 int64_t OffsetTracker::Unfinished(const std::vector<TopicPartition>& partitions) const {
@@ -228,10 +233,8 @@ void OffsetTracker::RestoreCommittable(
 void OffsetTracker::Forget(const std::vector<TopicPartition>& partitions,
                            uint64_t fence_sequence) {
   std::lock_guard<std::mutex> lock(mutex_);
-  fence_generation_.fetch_add(1, std::memory_order_release);
+  FenceLocked(partitions, fence_sequence);
   for (const TopicPartition& tp : partitions) {
-    uint64_t& fence = fences_[Key(tp.topic, tp.partition)];
-    fence = std::max(fence, fence_sequence);
     auto it = partitions_.find(
         std::pair<std::string_view, int32_t>(tp.topic, tp.partition));
     if (it != partitions_.end()) partitions_.erase(it);

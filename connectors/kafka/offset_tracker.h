@@ -198,6 +198,9 @@ class OffsetTracker {
   Status MarkDoneLocked(std::string_view topic, int32_t partition,
                         int64_t offset, PartitionState& p);
   uint64_t FenceOf(std::string_view topic, int32_t partition) const;
+  // REQUIRES: mutex_ held. Raises the fences of `partitions` to
+  // `fence_sequence` and bumps fence_generation_.
+  void FenceLocked(const std::vector<TopicPartition>& partitions, uint64_t fence_sequence);
 
   std::map<Key, PartitionState, KeyLess> partitions_;  // GUARDED_BY(mutex_)
   std::map<Key, uint64_t, KeyLess> fences_;            // GUARDED_BY(mutex_)
