@@ -23,6 +23,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -39,6 +40,13 @@
 #include "pipeline/model_stack.h"
 
 namespace {
+
+// CPU time of the whole process (every thread), in seconds.
+double ProcessCpuSeconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
+}
 
 double Percentile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
@@ -134,6 +142,7 @@ int main(int argc, char** argv) {
   std::string error;                            // GUARDED_BY(mu)
   std::atomic<size_t> next{0};
   std::atomic<bool> done{false};
+  const double cpu0 = ProcessCpuSeconds();
   const auto t0 = Clock::now();
   const auto work = [&] {
     while (true) {
@@ -173,6 +182,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < instances; ++i) threads.emplace_back(work);
   for (auto& t : threads) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double cpu_seconds = ProcessCpuSeconds() - cpu0;
   if (!error.empty()) {
     std::fprintf(stderr, "model_only_bench: %s\n", error.c_str());
     return 1;
@@ -188,6 +198,9 @@ int main(int argc, char** argv) {
       {"records", records},
       {"seconds", elapsed},
       {"records_per_s", static_cast<double>(records) / elapsed},
+      // The process's CPU time over the same span: the cores the model had.
+      {"cpu_seconds", cpu_seconds},
+      {"records_per_cpu_s", static_cast<double>(records) / cpu_seconds},
       {"batches", batch_ms.size()},
       {"mean_padded_tokens_per_batch", static_cast<double>(padded_tokens) / n},
       {"mean_real_tokens_per_batch", static_cast<double>(real_tokens) / n},
