@@ -67,7 +67,7 @@ LOAD_FRACTIONS = (0.1, 0.5, 0.8)
 # is no latency floor; a small value only makes the broker answer empty
 # fetches more often, on the cores the pipeline runs on.
 FETCH_WAIT_MS = 100
-VARIANTS = ("python", "dynamic", "dynamic_no_backlog_budget", "dynamic_no_real_budget", "batch1", "fixed32")
+VARIANTS = ("python", "dynamic", "dynamic_no_real_budget", "batch1", "fixed32")
 
 
 def log(msg):
@@ -256,18 +256,14 @@ NLPFLOW_VARIANTS = {
     # Same cores for every variant: two model instances of one thread each.
     # dynamic: the shipped config's batch section (policy dynamic, at most 32
     # records, 1,024 tokens counted as records x longest, 256 real tokens,
-    # growing to 1,024 under a backlog, 5 ms delay).
+    # 5 ms delay).
     "dynamic": [],
-    # The same with the real-token budget fixed at 256 (no growth under a
-    # backlog): what the backlog budget gives in throughput, in the same run.
-    "dynamic_no_backlog_budget": ["batch.backlog_real_tokens=0"],
-    # Without any budget on real tokens (the shipped config before it had
-    # one): how much of the tail that budget removes, in the same run.
-    "dynamic_no_real_budget": ["batch.max_batch_real_tokens=0", "batch.backlog_real_tokens=0"],
-    "batch1": ["batch.max_batch_size=1", "batch.max_batch_tokens=0", "batch.max_batch_real_tokens=0",
-               "batch.backlog_real_tokens=0"],
+    # The same without the budget on real tokens (the shipped config before
+    # it had one): how much of the tail that budget removes, in the same run.
+    "dynamic_no_real_budget": ["batch.max_batch_real_tokens=0"],
+    "batch1": ["batch.max_batch_size=1", "batch.max_batch_tokens=0", "batch.max_batch_real_tokens=0"],
     "fixed32": ["batch.policy=fixed", "batch.max_batch_size=32", "batch.max_batch_tokens=0",
-                "batch.max_batch_real_tokens=0", "batch.backlog_real_tokens=0"],
+                "batch.max_batch_real_tokens=0"],
 }
 
 
@@ -560,9 +556,7 @@ def model_only(texts, args, workdir):
     # The shipped config's budget on real tokens per batch: the dynamic
     # variant's batch shape.
     with open(config, encoding="utf-8") as f:
-        batch_section = yaml.safe_load(f).get("batch") or {}
-    real = int(batch_section.get("max_batch_real_tokens") or 0)
-    backlog_real = int(batch_section.get("backlog_real_tokens") or 0)
+        real = int((yaml.safe_load(f).get("batch") or {}).get("max_batch_real_tokens") or 0)
     # name: (batch, group window, instances, max real tokens). The pipeline's
     # variants run two instances of one thread; batch1_latency is the
     # single-record model latency of the mix (one record on one instance,
@@ -576,9 +570,6 @@ def model_only(texts, args, workdir):
     }
     if real > 0:
         runs[f"batch32_grouped_real{real}"] = (32, args.group_window, 2, real)
-    if backlog_real > 0:
-        # The batch shape under a backlog (the real-token budget grown).
-        runs[f"batch32_grouped_real{backlog_real}"] = (32, args.group_window, 2, backlog_real)
     for name, (batch, window, instances, max_real) in runs.items():
         cmd = [MODEL_ONLY, "--config", config, "--set", f"model.path={MODEL_DIR}",
                "--set", "model.threads=1", "--texts", path, "--batch", str(batch),

@@ -226,7 +226,6 @@ std::vector<Section> Sections(Config* c) {
       .Field("max_batch_size", &c->batch.max_batch_size)
       .Field("max_batch_tokens", &c->batch.max_batch_tokens)
       .Field("max_batch_real_tokens", &c->batch.max_batch_real_tokens)
-      .Field("backlog_real_tokens", &c->batch.backlog_real_tokens)
       .Field("max_queue_delay_us", &c->batch.max_queue_delay_us)
       .Field("deadline_ms", &c->batch.deadline_ms)
       .Field("on_expired", &c->batch.on_expired)
@@ -436,20 +435,6 @@ Status Validate(const Config& c) {
   NLPFLOW_RETURN_IF_ERROR(InRange("batch.max_batch_tokens", c.batch.max_batch_tokens, 0, 16777216));
   NLPFLOW_RETURN_IF_ERROR(
       InRange("batch.max_batch_real_tokens", c.batch.max_batch_real_tokens, 0, 16777216));
-  NLPFLOW_RETURN_IF_ERROR(
-      InRange("batch.backlog_real_tokens", c.batch.backlog_real_tokens, 0, 16777216));
-  if (c.batch.backlog_real_tokens > 0) {
-    if (c.batch.max_batch_real_tokens == 0) {
-      return KeyError("batch.backlog_real_tokens",
-                      "needs batch.max_batch_real_tokens (the budget it grows from), which is 0");
-    }
-    if (c.batch.backlog_real_tokens <= c.batch.max_batch_real_tokens) {
-      return KeyError("batch.backlog_real_tokens",
-                      "must be 0 or more than batch.max_batch_real_tokens (" +
-                          std::to_string(c.batch.max_batch_real_tokens) + "), got " +
-                          std::to_string(c.batch.backlog_real_tokens));
-    }
-  }
   NLPFLOW_RETURN_IF_ERROR(InRange("batch.max_queue_delay_us", c.batch.max_queue_delay_us, 0, 60000000));
   NLPFLOW_RETURN_IF_ERROR(InRange("batch.deadline_ms", c.batch.deadline_ms, 0, 86400000));
   if (!IsOneOf(c.batch.on_expired, {"dead_letter", "process"})) {

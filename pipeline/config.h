@@ -85,13 +85,6 @@ struct BatchConfig {
   // arriving behind a batch waits: the key for a latency budget. A record
   // longer than this goes in a batch alone.
   int64_t max_batch_real_tokens = 0;
-  // Under a backlog (more real tokens waiting than max_batch_real_tokens per
-  // model instance) a batch may take its instance's share of the waiting
-  // tokens, up to this many real tokens; max_batch_tokens grows in the same
-  // proportion. 0 = off; else more than max_batch_real_tokens, which must be
-  // set. Larger batches work through a backlog faster; a short queue keeps
-  // max_batch_real_tokens, and with it the latency bound.
-  int64_t backlog_real_tokens = 0;
   // Microseconds the oldest waiting record may wait for others to join its
   // batch while a model instance is free.
   int64_t max_queue_delay_us = 5000;

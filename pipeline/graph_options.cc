@@ -18,7 +18,6 @@ BatcherOptions BatcherOptionsFrom(const Config& config) {
   b.max_batch_size = config.batch.max_batch_size;
   b.max_batch_tokens = config.batch.max_batch_tokens;
   b.max_batch_real_tokens = config.batch.max_batch_real_tokens;
-  b.backlog_real_tokens = config.batch.backlog_real_tokens;
   b.max_queue_delay_us = config.batch.max_queue_delay_us;
   b.max_in_flight_batches = config.model.instances;
   b.deadline_ms = config.batch.deadline_ms;

@@ -99,28 +99,10 @@ void Batcher::TakeExpiredLocked(int64_t now_unix_ms, std::vector<RecordPtr>* out
   }
 }
 
-std::pair<int64_t, int64_t> Batcher::BudgetsLocked() const {
-  const int64_t max_tokens = options_.max_batch_tokens;
-  const int64_t max_real = options_.max_batch_real_tokens;
-  const int64_t backlog = options_.backlog_real_tokens;
-  if (max_real <= 0 || backlog <= max_real) return {max_tokens, max_real};
-  int64_t waiting = 0;
-  for (const auto& queue : queues_) {
-    for (const Waiting& w : queue) waiting += w.tokens;
-  }
-  const int64_t slots = std::max(options_.max_in_flight_batches, 1);
-  // This slot's share of the waiting work, rounded up.
-  const int64_t share = (waiting + slots - 1) / slots;
-  if (share <= max_real) return {max_tokens, max_real};
-  const int64_t real = std::min(share, backlog);
-  // max_batch_tokens grows in proportion (rounded down; at least as before).
-  const int64_t tokens = max_tokens > 0 ? std::max(max_tokens, max_tokens * real / max_real) : 0;
-  return {tokens, real};
-}
-
 Batcher::Pick Batcher::PickLocked() const {
   const int64_t max_size = options_.max_batch_size;
-  const auto [max_tokens, max_real] = BudgetsLocked();
+  const int64_t max_tokens = options_.max_batch_tokens;
+  const int64_t max_real = options_.max_batch_real_tokens;
   Pick pick;
   const int first = queues_[kHigh].empty() ? kNormal : kHigh;
   const Waiting& anchor = queues_[first].front();

@@ -20,9 +20,7 @@
 // first), high-priority ones before normal ones, so that a batch, padded to
 // its longest record, wastes little on padding. A record that would push the
 // batch over max_batch_tokens or max_batch_real_tokens is left for a later
-// batch. Under a backlog both budgets grow, up to backlog_real_tokens real
-// tokens (see BatcherOptions): the share of the waiting work that falls to
-// one model instance. The batch's records
+// batch. The batch's records
 // are sorted by length, shortest first (stable), so that rows of equal length
 // sit side by side: the encoder runs attention once per run of equal lengths.
 // Policy fixed (the naive baseline): arrival order, no length grouping, and
@@ -61,7 +59,6 @@
 #include <mutex>
 #include <string>
 #include <thread>
-#include <utility>
 #include <vector>
 
 #include "common/record.h"
@@ -91,15 +88,6 @@ struct BatcherOptions {
   // matters: a batch never takes longer than about this many tokens' worth
   // of model time, so a record arriving behind it waits at most that long.
   int64_t max_batch_real_tokens = 0;
-  // Under a backlog, the real-token budget grows: when the waiting records'
-  // real tokens are more than max_batch_real_tokens per infer slot
-  // (max_in_flight_batches), a batch may take its slot's share of them
-  // (waiting / max_in_flight_batches), up to this many real tokens, and
-  // max_batch_tokens grows in the same proportion. A short queue keeps
-  // max_batch_real_tokens (the latency bound); a backlog gets the larger
-  // batches that work through it with fewer, more efficient model calls.
-  // 0, or not above max_batch_real_tokens: off. Needs max_batch_real_tokens.
-  int64_t backlog_real_tokens = 0;
   // Longest a record waits for more records to join its batch while an
   // infer slot is free.
   int64_t max_queue_delay_us = 5000;
@@ -200,10 +188,6 @@ class Batcher {
   void TakeExpiredLocked(int64_t now_unix_ms, std::vector<RecordPtr>* out);
   // REQUIRES: mu_ held, a record waiting. The records of the next batch.
   Pick PickLocked() const;
-  // REQUIRES: mu_ held. The two token budgets of the next batch, (records x
-  // longest, real), grown under a backlog per options_.backlog_real_tokens;
-  // 0 = no limit.
-  std::pair<int64_t, int64_t> BudgetsLocked() const;
   // REQUIRES: mu_ held. Removes the picked records from the queues.
   BatchPtr TakeLocked(const Pick& pick, int64_t now_us);
   // Hands out what a decision produced; runs the callbacks.

@@ -125,9 +125,6 @@ TEST(ConfigTest, BadBatchPolicyValuesAreNamed) {
        "config key batch.max_batch_tokens: expected an integer, got 'many'"},
       {"batch.max_batch_real_tokens=16777217",
        "config key batch.max_batch_real_tokens: must be between 0 and 16777216, got 16777217"},
-      {"batch.backlog_real_tokens=1024",
-       "config key batch.backlog_real_tokens: needs batch.max_batch_real_tokens (the budget it "
-       "grows from), which is 0"},
       {"batch.deadline_ms=-5", "config key batch.deadline_ms: must be between 0 and 86400000, got -5"},
       {"batch.deadline_ms=86400001",
        "config key batch.deadline_ms: must be between 0 and 86400000, got 86400001"},
@@ -145,25 +142,13 @@ TEST(ConfigTest, BadBatchPolicyValuesAreNamed) {
   }
 }
 
-TEST(ConfigTest, BacklogRealTokensMustExceedTheBaseBudget) {
-  auto c = ParseConfig("", {"batch.max_batch_real_tokens=256", "batch.backlog_real_tokens=256"});
-  ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.status().message(),
-            "config key batch.backlog_real_tokens: must be 0 or more than "
-            "batch.max_batch_real_tokens (256), got 256");
-  c = ParseConfig("", {"batch.max_batch_real_tokens=256", "batch.backlog_real_tokens=1024"});
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  EXPECT_EQ(c->batch.backlog_real_tokens, 1024);
-}
-
 TEST(ConfigTest, DumpListsTheBatchPolicyKeys) {
   auto c = ParseConfig("", {"batch.policy=fixed", "batch.deadline_ms=100",
                             "pipeline.ordered_per_partition=true"});
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   const std::string dump = DumpConfig(*c);
   for (const char* line : {"policy: fixed", "max_batch_tokens: 0",
-                           "max_batch_real_tokens: 0", "backlog_real_tokens: 0",
-                           "deadline_ms: 100",
+                           "max_batch_real_tokens: 0", "deadline_ms: 100",
                            "on_expired: dead_letter", "priority_header: nlpflow-priority",
                            "ordered_per_partition: true"}) {
     EXPECT_THAT(dump, HasSubstr(line));

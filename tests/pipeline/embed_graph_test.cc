@@ -246,17 +246,6 @@ TEST(EmbedGraphTest, ExpiredRecordsBecomeDeadLettersOfStageBatch) {
   }
 }
 
-TEST(EmbedGraphTest, BatcherOptionsCarryTheBatchSection) {
-  auto c = ParseConfig("", {"batch.max_batch_tokens=2048", "batch.max_batch_real_tokens=256",
-                            "batch.backlog_real_tokens=1024", "model.instances=3"});
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  const BatcherOptions b = BatcherOptionsFrom(*c);
-  EXPECT_EQ(b.max_batch_tokens, 2048);
-  EXPECT_EQ(b.max_batch_real_tokens, 256);
-  EXPECT_EQ(b.backlog_real_tokens, 1024);
-  EXPECT_EQ(b.max_in_flight_batches, 3);
-}
-
 TEST(EmbedGraphTest, MissingModelIsNamed) {
   auto c = ParseConfig("", {"model.path=/nonexistent/m"});
   ASSERT_TRUE(c.ok());

@@ -156,57 +156,6 @@ TEST_F(PolicyTest, ClosesOnRealTokenBudget) {
   EXPECT_EQ(Batches(), (std::vector<Seqs>{{1, 2, 3, 0}, {4}}));
 }
 
-TEST_F(PolicyTest, BacklogGrowsTheRealTokenBudgetToTheInstancesShare) {
-  BatcherOptions o;
-  o.max_batch_size = 32;
-  o.max_batch_real_tokens = 100;
-  o.backlog_real_tokens = 300;
-  o.max_in_flight_batches = 2;
-  o.max_queue_delay_us = 10'000;
-  Make(o);
-  // 10 x 50 = 500 real tokens waiting, 250 per instance: more than 100, so
-  // the first batch takes 250 (5 records) instead of 100.
-  for (uint64_t i = 0; i < 10; ++i) Add(i, 50);
-  EXPECT_EQ(batcher_->Poll().batch_size, 5u);
-  // 250 waiting, 125 per instance: 2 records (100; a third would make 150).
-  EXPECT_EQ(batcher_->Poll().batch_size, 2u);
-  batcher_->BatchDone();
-  batcher_->BatchDone();
-  // 150 waiting, 75 per instance: not more than 100, the base budget holds.
-  EXPECT_EQ(batcher_->Poll().batch_size, 2u);
-  EXPECT_EQ(batcher_->Poll().batch_size, 1u);
-  EXPECT_EQ(Batches(), (std::vector<Seqs>{{0, 1, 2, 3, 4}, {5, 6}, {7, 8}, {9}}));
-}
-
-TEST_F(PolicyTest, BacklogBudgetIsCappedAndScalesTheRecordsTimesLongestBudget) {
-  BatcherOptions o;
-  o.max_batch_size = 32;
-  o.max_batch_tokens = 200;  // records x longest
-  o.max_batch_real_tokens = 100;
-  o.backlog_real_tokens = 300;
-  o.max_in_flight_batches = 2;
-  o.max_queue_delay_us = 10'000;
-  Make(o);
-  // 20 x 50 = 1,000 waiting, 500 per instance: capped at 300 real tokens,
-  // and records x longest grows from 200 to 200 x 300 / 100 = 600, so 6
-  // records of 50 fit (300 real, 6 x 50 = 300 counted).
-  for (uint64_t i = 0; i < 20; ++i) Add(i, 50);
-  EXPECT_EQ(batcher_->Poll().batch_size, 6u);
-  EXPECT_EQ(Batches().front(), (Seqs{0, 1, 2, 3, 4, 5}));
-}
-
-TEST_F(PolicyTest, WithoutBacklogBudgetAQueueKeepsTheBaseBudget) {
-  BatcherOptions o;
-  o.max_batch_size = 32;
-  o.max_batch_real_tokens = 100;
-  o.max_in_flight_batches = 2;
-  o.max_queue_delay_us = 10'000;
-  Make(o);
-  for (uint64_t i = 0; i < 10; ++i) Add(i, 50);
-  EXPECT_EQ(batcher_->Poll().batch_size, 2u);
-  EXPECT_EQ(batcher_->Poll().batch_size, 2u);
-}
-
 TEST_F(PolicyTest, FixedPolicyStopsAtTheFirstRecordOverTheRealTokenBudget) {
   BatcherOptions o;
   o.policy = BatchPolicy::kFixed;
