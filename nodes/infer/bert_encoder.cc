@@ -155,10 +155,11 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
       // attention context and GELU output, which are not smoothed.
       const LayerNorm& qkv_input =
           encoder->layers_.empty() ? encoder->embedding_norm_ : encoder->layers_.back().output_norm;
-      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.qkv, &qkv_input));
-      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.attention_out, nullptr));
-      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.intermediate, &layer.attention_norm));
-      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.output, nullptr));
+      const bool dynamic = backend == LinearBackend::kInt8Dynamic;
+      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.qkv, &qkv_input, dynamic));
+      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.attention_out, nullptr, false));
+      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.intermediate, &layer.attention_norm, dynamic));
+      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.output, nullptr, false));
       if (backend == LinearBackend::kInt8Static) {
         const std::string l = std::to_string(i) + ".";
         SetStaticRanges(&layer.qkv, config.activation_ranges.at(l + "qkv"));
@@ -233,8 +234,14 @@ void BertEncoder::SetStaticRanges(Linear* linear, const BertConfig::LinearRanges
   std::tie(linear->out_scale, linear->out_zero_point) = AffineParams(ranges.output);
 }
 
-Status BertEncoder::MakeInt8(Linear* linear, const LayerNorm* input_norm) {
+Status BertEncoder::MakeInt8(Linear* linear, const LayerNorm* input_norm,
+                             bool keep_outlier_weight) {
   at::Tensor weight = linear->weight;
+  if (keep_outlier_weight) {
+    // The fp32 weight stays for the outlier rows (ApplyLinear): 4 x the int8
+    // copy for these two Linears of each layer, 16.5 MB for all-MiniLM-L6-v2.
+    linear->outlier_weight = linear->weight;
+  }
   if (input_norm != nullptr) {
     const at::Tensor smooth = SmoothingFactors(input_norm->weight, input_norm->bias, weight);
     weight = weight * smooth.unsqueeze(0);
@@ -273,10 +280,12 @@ at::Tensor BertEncoder::ApplyLinear(const at::Tensor& x, const Linear& linear) c
     return out.dequantize().add_(linear.bias);
   }
   if (backend_ == LinearBackend::kInt8Dynamic) {
-    // Per-token activation range (README.md). reduce_range false: 8-bit
-    // activations measured more accurate here than 7-bit (cosine 0.988 vs
-    // 0.970 per-tensor) with no sign of 16-bit saturation in oneDNN's AVX2
-    // kernels.
+    // Per-token activation range (README.md). reduce_range true: 7-bit
+    // activations. With 8 bits, oneDNN's AVX2 kernel (vpmaddubsw adds two
+    // u8 x s8 products into a saturating int16) saturates on long texts:
+    // 3 of the 1,200 parity texts (Hebrew, Bengali, 256 tokens) fell to
+    // 0.986-0.987 against fp32, 0.995+ when the same scheme is emulated
+    // exactly in fp32; with 7 bits all of them are above 0.99.
     at::Tensor in = linear.input_scale.defined() ? x * linear.input_scale : x;
     const at::Tensor row_max = in.abs().amax({1}, /*keepdim=*/true).clamp_min(1e-12);
     in = in.div(row_max);
@@ -284,9 +293,25 @@ at::Tensor BertEncoder::ApplyLinear(const at::Tensor& x, const Linear& linear) c
     {
       RECORD_USER_SCOPE_WITH_INPUTS("nlpflow::int8_linear",
                                     std::vector<c10::IValue>({in, linear.bias}));
-      out = linear.packed->apply_dynamic(in, /*reduce_range=*/false);
+      out = linear.packed->apply_dynamic(in, /*reduce_range=*/true);
     }
-    return out.mul_(row_max).add_(linear.bias);
+    out.mul_(row_max).add_(linear.bias);
+    if (linear.outlier_weight.defined()) {
+      // Rows whose largest |value| is more than kOutlierRowRatio times their
+      // RMS (in BERT: mostly [CLS] and [SEP], whose hidden states carry a few
+      // huge channels) keep only a few bits for every other channel under a
+      // per-row scale. They are about 2% of qkv's and intermediate's rows,
+      // and for a text of 3 or 4 tokens they are most of the text: those
+      // rows are computed again in fp32 (nodes/infer/README.md).
+      const at::Tensor peak = x.abs().amax({1});
+      const at::Tensor rms = x.square().mean({1}).sqrt_();
+      const at::Tensor rows = at::nonzero(peak > rms.mul_(kOutlierRowRatio)).squeeze(1);
+      if (rows.numel() > 0) {
+        out.index_copy_(0, rows,
+                        at::linear(x.index_select(0, rows), linear.outlier_weight, linear.bias));
+      }
+    }
+    return out;
   }
   if (backend_ == LinearBackend::kOnednn) {
     // The activations go to oneDNN and back for each Linear, which keeps every

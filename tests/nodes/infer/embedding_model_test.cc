@@ -280,15 +280,15 @@ TEST_F(EmbeddingModelTest, Int8IsCloseToFp32OnEveryText) {
         worst = c;
         worst_index = static_cast<int>(start + i);
       }
-      // Per text, 0.975: the shortest texts ("OK", "yes", "No.": 3 or 4
-      // tokens, two of them [CLS] and [SEP]) measured 0.979-0.989; all others
-      // are above 0.99 (nodes/infer/README.md).
-      EXPECT_GE(c, 0.975) << "text #" << start + i << ": " << (*ref_)[start + i].text;
+      // The issue's bar, per text. The shortest texts ("OK", "yes": 3 or 4
+      // tokens, two of them [CLS] and [SEP]) were at 0.979-0.989 before the
+      // outlier rows went to fp32 (nodes/infer/README.md).
+      EXPECT_GE(c, 0.99) << "text #" << start + i << ": " << (*ref_)[start + i].text;
     }
   }
   std::printf("[ worst    ] int8 vs fp32: cosine %.6f (text #%d), mean %.6f over %zu texts\n",
               worst, worst_index, sum / ref_->size(), ref_->size());
-  EXPECT_GE(sum / ref_->size(), 0.99);
+  EXPECT_GE(sum / ref_->size(), 0.995);
 }
 
 TEST_F(EmbeddingModelTest, PaddingDoesNotChangeARow) {

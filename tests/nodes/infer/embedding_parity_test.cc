@@ -1,7 +1,8 @@
-// EmbeddingModel (fp32) against sentence-transformers on 1,200 texts of
+// EmbeddingModel against sentence-transformers (fp32) on 1,200 texts of
 // varied length and language (tests/fixtures/embedding_reference_large.json,
-// written by tests/fixtures/make_embedding_reference.py): cosine at least
-// 0.99999 for every text; the worst is printed.
+// written by tests/fixtures/make_embedding_reference.py): fp32 cosine at least
+// 0.99999 for every text, int8 (precision: int8) at least 0.99; the worst of
+// each is printed.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,6 +29,7 @@ const std::string kFixture =
     std::string(NLPFLOW_SOURCE_DIR) + "/tests/fixtures/embedding_reference_large.json";
 constexpr int64_t kDim = 384;
 constexpr double kMinCosine = 0.99999;
+constexpr double kMinInt8Cosine = 0.99;
 
 std::vector<uint8_t> Base64Decode(const std::string& in) {
   auto value = [](char c) -> int {
@@ -99,23 +101,17 @@ TEST(EmbeddingParityTest, FixtureHasTheTextsItClaims) {
   EXPECT_EQ(longest, 256u);  // truncated at max_seq_length
 }
 
-TEST(EmbeddingParityTest, EveryTextMatchesSentenceTransformers) {
-  if (!fs::exists(kModelDir + "/model.safetensors")) {
-    GTEST_SKIP() << kModelDir << " is absent (git-ignored; fetch it first)";
-  }
-  const std::vector<Item> items = LoadFixture();
-  auto model = EmbeddingModel::Load({.path = kModelDir});
-  ASSERT_TRUE(model.ok()) << model.status().ToString();
-
-  // Batches of up to 32 texts of similar length, as the batcher makes them:
-  // sorted by length, then padded to the longest of each batch.
+// Each text's cosine to its reference embedding, through `model` in batches
+// of up to 32 texts of similar length, as the batcher makes them: sorted by
+// length, then padded to the longest of each batch.
+void CosinesToReference(const EmbeddingModel& model, const std::vector<Item>& items,
+                        std::vector<double>* cosines) {
   std::vector<size_t> order(items.size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
     return items[a].ids.size() < items[b].ids.size();
   });
-  double worst = 2;
-  size_t worst_index = 0;
+  cosines->assign(items.size(), 2.0);
   for (size_t start = 0; start < order.size(); start += 32) {
     const size_t end = std::min(order.size(), start + 32);
     TokenBatch b;
@@ -131,21 +127,56 @@ TEST(EmbeddingParityTest, EveryTextMatchesSentenceTransformers) {
         b.attention_mask.push_back(real ? 1 : 0);
       }
     }
-    auto out = (*model)->Embed(b);
+    auto out = model.Embed(b);
     ASSERT_TRUE(out.ok()) << out.status().ToString();
     for (size_t k = start; k < end; ++k) {
-      const Item& item = items[order[k]];
-      const double c = Cosine(out->data() + (k - start) * kDim, item.embedding.data(), kDim);
-      EXPECT_GE(c, kMinCosine) << "text #" << order[k] << ": " << item.text;
-      if (c < worst) {
-        worst = c;
-        worst_index = order[k];
-      }
+      (*cosines)[order[k]] =
+          Cosine(out->data() + (k - start) * kDim, items[order[k]].embedding.data(), kDim);
     }
   }
-  std::printf("[ worst    ] %zu texts: cosine %.12f = 1 - %.3g (text #%zu, %zu tokens: \"%.60s\")\n",
-              items.size(), worst, 1 - worst, worst_index, items[worst_index].ids.size(),
-              items[worst_index].text.c_str());
+}
+
+// Expects every cosine >= `min` (naming the failing texts) and prints the worst.
+void ExpectAtLeast(const std::vector<Item>& items, const std::vector<double>& cosines,
+                   double min, const char* what) {
+  size_t worst = 0;
+  for (size_t i = 0; i < items.size(); ++i) {
+    EXPECT_GE(cosines[i], min) << what << ", text #" << i << ": " << items[i].text;
+    if (cosines[i] < cosines[worst]) worst = i;
+  }
+  const double mean = std::accumulate(cosines.begin(), cosines.end(), 0.0) / cosines.size();
+  std::printf("[ worst    ] %s, %zu texts: cosine %.12f = 1 - %.3g (text #%zu, %zu tokens: "
+              "\"%.60s\"), mean %.9f\n",
+              what, items.size(), cosines[worst], 1 - cosines[worst], worst,
+              items[worst].ids.size(), items[worst].text.c_str(), mean);
+}
+
+TEST(EmbeddingParityTest, EveryTextMatchesSentenceTransformers) {
+  if (!fs::exists(kModelDir + "/model.safetensors")) {
+    GTEST_SKIP() << kModelDir << " is absent (git-ignored; fetch it first)";
+  }
+  const std::vector<Item> items = LoadFixture();
+  auto model = EmbeddingModel::Load({.path = kModelDir});
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  std::vector<double> cosines;
+  ASSERT_NO_FATAL_FAILURE(CosinesToReference(**model, items, &cosines));
+  ExpectAtLeast(items, cosines, kMinCosine, "fp32");
+}
+
+// The issue's int8 bar: cosine at least 0.99 to fp32 on every text. The
+// reference is sentence-transformers' fp32, which nlpflow's fp32 matches to
+// 1e-11 (the test above).
+TEST(EmbeddingParityTest, Int8IsWithinOnePercentOnEveryText) {
+  if (!fs::exists(kModelDir + "/model.safetensors")) {
+    GTEST_SKIP() << kModelDir << " is absent (git-ignored; fetch it first)";
+  }
+  const std::vector<Item> items = LoadFixture();
+  auto model = EmbeddingModel::Load({.path = kModelDir, .precision = "int8"});
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  ASSERT_EQ((*model)->precision(), "int8");
+  std::vector<double> cosines;
+  ASSERT_NO_FATAL_FAILURE(CosinesToReference(**model, items, &cosines));
+  ExpectAtLeast(items, cosines, kMinInt8Cosine, "int8");
 }
 
 }  // namespace
