@@ -765,9 +765,8 @@ def main():
         log("starting a Kafka broker (scripts/kafka)")
         bootstrap = subprocess.run(["bash", KAFKA, "start", "--dir", kafka_dir, "--owner", str(os.getpid())],
                                    check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
-        for f in glob.glob(os.path.join(kafka_dir, "node*", "pid")):
-            with open(f) as pf:
-                BROKER_PIDS.append(int(pf.read().strip()))
+        BROKER_PIDS.append(int(subprocess.run(["bash", KAFKA, "node-pid", "--dir", kafka_dir, "1"],
+                                              check=True, capture_output=True, text=True).stdout))
     try:
         result = {"machine": facts, "config": {k: v for k, v in vars(args).items() if k != "out_dir"},
                   "variants": {}}

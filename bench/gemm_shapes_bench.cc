@@ -28,26 +28,21 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <ctime>
 #include <functional>
 #include <string>
 #include <vector>
 
-namespace {
+#include "bench/cpu_time.h"
 
-double CpuSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-}
+namespace {
 
 double MedianCpu(const std::function<void()>& fn, int reps) {
   fn();  // warm-up
   std::vector<double> t;
   for (int i = 0; i < reps; ++i) {
-    const double c0 = CpuSeconds();
+    const double c0 = nlpflow::bench::ProcessCpuSeconds();
     fn();
-    t.push_back(CpuSeconds() - c0);
+    t.push_back(nlpflow::bench::ProcessCpuSeconds() - c0);
   }
   std::sort(t.begin(), t.end());
   return t[t.size() / 2];

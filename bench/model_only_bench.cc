@@ -23,7 +23,6 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <ctime>
 #include <fstream>
 #include <iostream>
 #include <mutex>
@@ -35,18 +34,12 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "bench/cpu_time.h"
 #include "nodes/infer/batch_runner.h"
 #include "pipeline/config.h"
 #include "pipeline/model_stack.h"
 
 namespace {
-
-// CPU time of the whole process (every thread), in seconds.
-double ProcessCpuSeconds() {
-  timespec ts{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
-}
 
 double Percentile(std::vector<double> v, double q) {
   if (v.empty()) return 0;
@@ -142,7 +135,7 @@ int main(int argc, char** argv) {
   std::string error;                            // GUARDED_BY(mu)
   std::atomic<size_t> next{0};
   std::atomic<bool> done{false};
-  const double cpu0 = ProcessCpuSeconds();
+  const double cpu0 = nlpflow::bench::ProcessCpuSeconds();
   const auto t0 = Clock::now();
   const auto work = [&] {
     while (true) {
@@ -182,7 +175,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < instances; ++i) threads.emplace_back(work);
   for (auto& t : threads) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - t0).count();
-  const double cpu_seconds = ProcessCpuSeconds() - cpu0;
+  const double cpu_seconds = nlpflow::bench::ProcessCpuSeconds() - cpu0;
   if (!error.empty()) {
     std::fprintf(stderr, "model_only_bench: %s\n", error.c_str());
     return 1;
