@@ -153,6 +153,7 @@ int RunDistill(const CompressCommandOptions& o, const Config& config) {
   d.layers = o.layers;
   d.ffn = o.ffn;
   d.train = TrainOptionsFrom(o, "distill");
+  d.token_loss_weight = o.token_loss_weight;
   auto report = Distill(d, *examples);
   if (!report.ok()) return Fail(report.status());
   nlohmann::json j = TrainJson(*report);
@@ -211,6 +212,8 @@ int RunQuantize(const CompressCommandOptions& o, const Config& config) {
   q.model_dir = config.model.path;
   q.out_dir = o.out;
   q.mode = o.mode;
+  q.activation_bits = o.activation_bits;
+  q.row_bound = o.row_bound;
   auto report = Quantize(q, calibration);
   if (!report.ok()) return Fail(report.status());
   nlohmann::json sites = nlohmann::json::array();
@@ -219,11 +222,15 @@ int RunQuantize(const CompressCommandOptions& o, const Config& config) {
                      {"input_range", {s.input_lo, s.input_hi}},
                      {"input_seen", {s.input_min, s.input_max}},
                      {"output_range", {s.output_lo, s.output_hi}},
-                     {"output_seen", {s.output_min, s.output_max}}});
+                     {"output_seen", {s.output_min, s.output_max}},
+                     {"row_bounds", {s.row_lo, s.row_hi}},
+                     {"fp32_row_share", s.fp32_row_share}});
   }
   std::cout << nlohmann::json({{"model", o.out},
                                {"mode", o.mode},
                                {"calibration_tokens", report->calibration_tokens},
+                               {"activation_bits", o.mode == "static" ? o.activation_bits : 0},
+                               {"row_bound", o.mode == "static" ? o.row_bound : 0.0},
                                {"sites", sites}})
                    .dump()
             << std::endl;
@@ -364,6 +371,8 @@ void AddCompressCommands(CLI::App& app, CompressCommands* c) {
   c->distill->add_option("--warmup", o.warmup_fraction, "fraction of steps warming up");
   c->distill->add_option("--max-texts", o.max_texts, "use only the first N texts (0: all)");
   c->distill->add_option("--checkpoints", o.checkpoints, "folder for a checkpoint per epoch");
+  c->distill->add_option("--token-loss", o.token_loss_weight,
+                         "weight of a per-token loss on the last layer's states (0: off)");
 
   c->prune = app.add_subcommand("prune", "prune the model (unstructured L1, FFN neurons, heads)");
   c->prune->add_option("--texts", o.texts, "texts for importance and recovery");
@@ -381,6 +390,10 @@ void AddCompressCommands(CLI::App& app, CompressCommands* c) {
   c->quantize->add_option("--mode", o.mode, "dynamic | static");
   c->quantize->add_option("--texts", o.texts, "calibration texts (static)");
   c->quantize->add_option("--calibration-texts", o.calibration_texts, "texts used to calibrate");
+  c->quantize->add_option("--activation-bits", o.activation_bits,
+                          "static: 7 (8-bit weights) or 8 (7-bit weights)");
+  c->quantize->add_option("--row-bound", o.row_bound,
+                          "static: rows beyond this x the median row's range run in fp32 (0: none)");
   c->quantize->add_option("--out", o.out, "quantized model folder to write");
 
   c->eval = app.add_subcommand(

@@ -38,12 +38,15 @@ struct CompressCommandOptions {
   double learning_rate = 1e-4;
   double warmup_fraction = 0.1;
   std::string checkpoints;
+  double token_loss_weight = 0;
   // prune
   std::string method = "ffn";
   double amount = 0.3;
   int recover_epochs = 0;
   // quantize
   std::string mode = "static";
+  int activation_bits = 7;  // static (QuantizeOptions)
+  double row_bound = 2;     // static (QuantizeOptions)
   // eval
   std::string variant;
   std::string train;

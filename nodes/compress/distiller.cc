@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cmath>
 #include <numeric>
+#include <optional>
 #include <random>
 
 #include "nodes/compress/pruner.h"
@@ -85,6 +86,14 @@ Result<TrainReport> TrainStudent(StudentBert* student, const std::vector<Distill
     return o.learning_rate * static_cast<double>(steps - step) / std::max<int64_t>(1, steps - warmup);
   };
 
+  const bool token_loss = o.teacher != nullptr && o.token_loss_weight > 0;
+  // Per example: the teacher's last-layer token states, L2-normalized per
+  // token, filled the first time the example is in a batch.
+  std::vector<at::Tensor> teacher_tokens(token_loss ? n : 0);
+  auto normalize_rows = [](const at::Tensor& x) {
+    return x / x.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);
+  };
+
   TrainReport report;
   report.steps = steps;
   std::vector<double> losses;
@@ -121,7 +130,39 @@ Result<TrainReport> TrainStudent(StudentBert* student, const std::vector<Distill
         auto [ids, mask] = PadIds(rows);
         const at::Tensor t =
             at::from_blob(target.data(), {static_cast<int64_t>(rows.size()), dim}, at::kFloat);
-        const at::Tensor loss = at::mse_loss(student->Forward(ids, mask), t);
+        at::Tensor loss;
+        if (token_loss) {
+          std::vector<int64_t> missing;
+          for (int64_t i = b; i < std::min(n, b + o.batch_size); ++i) {
+            if (!teacher_tokens[order[i]].defined()) missing.push_back(order[i]);
+          }
+          if (!missing.empty()) {
+            c10::NoGradGuard no_grad;
+            std::vector<const std::vector<int32_t>*> teacher_rows;
+            for (int64_t e : missing) teacher_rows.push_back(&examples[e].ids);
+            auto [tids, tmask] = PadIds(teacher_rows);
+            at::Tensor states;
+            o.teacher->Forward(tids, tmask, &states);
+            states = normalize_rows(states);
+            int64_t offset = 0;
+            for (int64_t e : missing) {
+              const int64_t len = static_cast<int64_t>(examples[e].ids.size());
+              teacher_tokens[e] = states.narrow(0, offset, len).clone();
+              offset += len;
+            }
+          }
+          std::vector<at::Tensor> parts;
+          for (int64_t i = b; i < std::min(n, b + o.batch_size); ++i) {
+            parts.push_back(teacher_tokens[order[i]]);
+          }
+          at::Tensor student_tokens;
+          const at::Tensor embeddings = student->Forward(ids, mask, &student_tokens);
+          loss = at::mse_loss(embeddings, t) +
+                 o.token_loss_weight *
+                     at::mse_loss(normalize_rows(student_tokens), at::cat(parts, 0));
+        } else {
+          loss = at::mse_loss(student->Forward(ids, mask), t);
+        }
         loss.backward();
         const double lr = lr_at(step);
         optimizer.Step(lr);
@@ -191,8 +232,15 @@ Result<TrainReport> Distill(const DistillOptions& o, const std::vector<DistillEx
       student.KeepFfnNeurons(l, keep);
     }
   }
+  TrainOptions train = o.train;
+  std::optional<StudentBert> teacher;
+  if (o.token_loss_weight > 0) {
+    NLPFLOW_ASSIGN_OR_RETURN(teacher, StudentBert::Load(o.teacher_dir));
+    train.teacher = &*teacher;
+    train.token_loss_weight = o.token_loss_weight;
+  }
   NLPFLOW_ASSIGN_OR_RETURN(TrainReport report,
-                           TrainStudent(&student, examples, o.train, o.teacher_dir));
+                           TrainStudent(&student, examples, train, o.teacher_dir));
   NLPFLOW_RETURN_IF_ERROR(student.Save(o.out_dir, o.teacher_dir));
   return report;
 }

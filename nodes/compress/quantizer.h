@@ -3,13 +3,17 @@
 //   - "dynamic": the runtime's dynamic int8 (per-channel int8 weights,
 //     activations quantized per call, per token). Nothing is calibrated; the
 //     folder is the fp32 one marked "dynamic_int8" in config.json.
-//   - "static": int8 weights as above, and per-tensor quint8 activations with
+//   - "static": int8 weights as above, and per-tensor 7-bit activations with
 //     ranges fixed ahead of time: calibration texts run through the fp32
-//     model, a histogram observer per Linear layer records its input (after
-//     the runtime's smoothing) and its output (before the bias), and each
-//     range is the one that minimizes the expected squared quantization error
-//     over the histogram (clipping error outside the range, step^2 / 12
-//     inside). The ranges go into config.json ("nlpflow_quantization").
+//     model twice: first for each Linear input's largest |value| per channel,
+//     which sets per-channel smoothing factors (SmoothQuant's, measured
+//     rather than estimated), then a histogram observer per Linear layer
+//     records its smoothed input (without the outlier rows that the runtime
+//     computes in fp32), and each range is the one that minimizes the
+//     expected squared quantization error over the histogram (clipping error
+//     outside the range, step^2 / 12 inside). The output is observed too, for
+//     the report only: the runtime's GEMM writes fp32. The ranges go into
+//     config.json ("nlpflow_quantization").
 //
 // Both folders load through model.path as they are (the runtime reads
 // nlpflow_quantization). The weights stay fp32 on disk and are quantized at
@@ -57,6 +61,13 @@ struct QuantizeOptions {
   std::string model_dir;
   std::string out_dir;
   std::string mode = "static";  // dynamic | static
+  // static: bits of the input codes, 7 (weights 8 bits) or 8 (weights 7
+  // bits); oneDNN's AVX2 int8 kernel cannot take 8 and 8 (int8_matmul.h).
+  int activation_bits = 7;
+  // static: a row of a Linear's input whose smallest or largest value is
+  // beyond row_bound times the median calibration row's is computed in fp32
+  // at run time (and left out of the range's calibration); 0: none is.
+  double row_bound = 2;
 };
 
 struct QuantizeReport {
@@ -65,6 +76,8 @@ struct QuantizeReport {
     std::string name;
     float input_lo = 0, input_hi = 0, input_min = 0, input_max = 0;
     float output_lo = 0, output_hi = 0, output_min = 0, output_max = 0;
+    float row_lo = 0, row_hi = 0;  // beyond these, a row runs in fp32
+    double fp32_row_share = 0;     // of the calibration rows
   };
   std::vector<Site> sites;
   int64_t calibration_tokens = 0;

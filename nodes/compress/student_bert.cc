@@ -97,6 +97,16 @@ Result<StudentBert> StudentBert::Load(const std::string& dir) {
 
 at::Tensor StudentBert::Forward(const at::Tensor& ids, const at::Tensor& mask,
                                 const LinearObserver& observer) const {
+  return ForwardImpl(ids, mask, observer, nullptr);
+}
+
+at::Tensor StudentBert::Forward(const at::Tensor& ids, const at::Tensor& mask,
+                                at::Tensor* tokens) const {
+  return ForwardImpl(ids, mask, nullptr, tokens);
+}
+
+at::Tensor StudentBert::ForwardImpl(const at::Tensor& ids, const at::Tensor& mask,
+                                    const LinearObserver& observer, at::Tensor* tokens) const {
   const int64_t batch = ids.size(0), seq = ids.size(1), h = config_.hidden_size;
   const int64_t head_dim = config_.head_dim();
   const at::Tensor valid = mask.reshape({-1}).nonzero().squeeze(1);  // packed -> padded index
@@ -169,6 +179,7 @@ at::Tensor StudentBert::Forward(const at::Tensor& ids, const at::Tensor& mask,
     hidden = at::layer_norm(apply(inner, l.output, layer, LinearSite::kOutput) + hidden, {h},
                             l.output_norm_weight, l.output_norm_bias, config_.layer_norm_eps);
   }
+  if (tokens != nullptr) *tokens = hidden;
   const at::Tensor lengths = mask.sum(1, /*keepdim=*/true).to(at::kFloat);  // [batch, 1]
   const at::Tensor pooled = to_padded(hidden).view({batch, seq, h}).sum(1) / lengths;
   return pooled / pooled.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);

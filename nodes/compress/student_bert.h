@@ -58,6 +58,9 @@ class StudentBert {
   // Returns the mean-pooled, L2-normalized embeddings [batch, hidden].
   at::Tensor Forward(const at::Tensor& ids, const at::Tensor& mask,
                      const LinearObserver& observer = nullptr) const;
+  // As Forward, and `*tokens` gets the last layer's hidden states of the real
+  // tokens, row after row: [real tokens, hidden].
+  at::Tensor Forward(const at::Tensor& ids, const at::Tensor& mask, at::Tensor* tokens) const;
 
   // The tensors training updates: everything except the word embeddings
   // (23% of MiniLM's weights, touched sparsely; kept frozen).
@@ -88,6 +91,9 @@ class StudentBert {
   std::pair<at::Tensor, at::Tensor> QkvInputNorm(int64_t layer) const;
 
  private:
+  at::Tensor ForwardImpl(const at::Tensor& ids, const at::Tensor& mask,
+                         const LinearObserver& observer, at::Tensor* tokens) const;
+
   BertConfig config_;
   at::Tensor word_embeddings_, position_embeddings_, token_type_embeddings_;
   at::Tensor embedding_norm_weight_, embedding_norm_bias_;

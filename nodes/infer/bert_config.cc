@@ -131,6 +131,13 @@ Result<BertConfig> ParseBertConfig(const std::string& json_text, const std::stri
       out->hi = r[1].get<float>();
       return Status::Ok();
     };
+    if (const auto bits = it->find("activation_bits"); bits != it->end()) {
+      if (!bits->is_number_integer() || (bits->get<int>() != 7 && bits->get<int>() != 8)) {
+        return Status::InvalidArgument(where + ": activation_bits must be 7 or 8; got " +
+                                       bits->dump());
+      }
+      c.activation_bits = bits->get<int>();
+    }
     if (const auto ranges = it->find("activation_ranges"); ranges != it->end()) {
       if (!ranges->is_object()) {
         return Status::InvalidArgument(where + ": 'activation_ranges' must be an object");
@@ -143,6 +150,10 @@ Result<BertConfig> ParseBertConfig(const std::string& json_text, const std::stri
         BertConfig::LinearRanges lr;
         NLPFLOW_RETURN_IF_ERROR(read_range(value["input"], name + ".input", &lr.input));
         NLPFLOW_RETURN_IF_ERROR(read_range(value["output"], name + ".output", &lr.output));
+        if (value.contains("rows")) {
+          NLPFLOW_RETURN_IF_ERROR(read_range(value["rows"], name + ".rows", &lr.rows));
+          lr.has_rows = true;
+        }
         c.activation_ranges[name] = lr;
       }
     }

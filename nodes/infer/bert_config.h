@@ -35,16 +35,24 @@ struct BertConfig {
   // Quantization the folder asks for (nlpflow quantize), from config.json's
   // "nlpflow_quantization": {"mode": "dynamic_int8" | "static_int8",
   // "activation_ranges": {"<layer>.<linear>": {"input": [lo, hi], "output":
-  // [lo, hi]}}} with <linear> one of qkv, attention_out, intermediate, output.
-  // Empty mode: none. static_int8 needs both ranges for every Linear layer.
+  // [lo, hi], "rows": [lo, hi]}}} with <linear> one of qkv, attention_out,
+  // intermediate, output. "input" is the quantization range of the Linear's
+  // (smoothed) input; "rows" (optional) the bounds beyond which a row is
+  // computed in fp32 instead. Empty mode: none. static_int8 needs "input" and
+  // "output" for every Linear layer.
   std::string quantization;
   struct Range {
     float lo = 0, hi = 0;
   };
   struct LinearRanges {
     Range input, output;
+    bool has_rows = false;
+    Range rows;
   };
   std::map<std::string, LinearRanges> activation_ranges;
+  // static_int8: bits of the input codes, 7 (weights 8 bits) or 8 (weights 7
+  // bits); config.json's nlpflow_quantization.activation_bits, 7 when absent.
+  int activation_bits = 7;
 
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
   int64_t intermediate_size_of(int64_t layer) const {

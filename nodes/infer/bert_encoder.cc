@@ -1,5 +1,6 @@
 #include "nodes/infer/bert_encoder.h"
 
+#include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/record_function.h>
 
@@ -107,7 +108,10 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
                     int64_t in) -> Result<BertEncoder::Linear> {
     NLPFLOW_ASSIGN_OR_RETURN(at::Tensor w, reader.Get(name + ".weight", {out, in}));
     NLPFLOW_ASSIGN_OR_RETURN(at::Tensor b, reader.Get(name + ".bias", {out}));
-    return BertEncoder::Linear{std::move(w), std::move(b), {}, {}};
+    BertEncoder::Linear l;
+    l.weight = std::move(w);
+    l.bias = std::move(b);
+    return l;
   };
   auto norm = [&](const std::string& name) -> Result<BertEncoder::LayerNorm> {
     NLPFLOW_ASSIGN_OR_RETURN(at::Tensor w, reader.Get(name + ".weight", {h}));
@@ -148,25 +152,37 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
         l->weight = l->weight.to_mkldnn();
         l->bias = l->bias.to_mkldnn();
       }
-    } else if (backend == LinearBackend::kInt8Dynamic ||
-               backend == LinearBackend::kInt8Static) {
+    } else if (backend == LinearBackend::kInt8Dynamic) {
       // qkv reads the previous layer's output LayerNorm (the embeddings' for
       // layer 0), intermediate the attention's; the other two read
       // attention context and GELU output, which are not smoothed.
       const LayerNorm& qkv_input =
           encoder->layers_.empty() ? encoder->embedding_norm_ : encoder->layers_.back().output_norm;
-      const bool dynamic = backend == LinearBackend::kInt8Dynamic;
-      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.qkv, &qkv_input, dynamic));
+      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.qkv, &qkv_input, true));
       NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.attention_out, nullptr, false));
-      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.intermediate, &layer.attention_norm, dynamic));
+      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.intermediate, &layer.attention_norm, true));
       NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.output, nullptr, false));
-      if (backend == LinearBackend::kInt8Static) {
-        const std::string l = std::to_string(i) + ".";
-        SetStaticRanges(&layer.qkv, config.activation_ranges.at(l + "qkv"));
-        SetStaticRanges(&layer.attention_out, config.activation_ranges.at(l + "attention_out"));
-        SetStaticRanges(&layer.intermediate, config.activation_ranges.at(l + "intermediate"));
-        SetStaticRanges(&layer.output, config.activation_ranges.at(l + "output"));
-      }
+    } else if (backend == LinearBackend::kInt8Static) {
+      const LayerNorm& qkv_input =
+          encoder->layers_.empty() ? encoder->embedding_norm_ : encoder->layers_.back().output_norm;
+      const std::string l = std::to_string(i) + ".";
+      auto ranges = [&](const std::string& site) -> Result<BertConfig::LinearRanges> {
+        const auto it = config.activation_ranges.find(l + site);
+        if (it == config.activation_ranges.end()) {
+          return Status::InvalidArgument(file.path() + ": static int8 has no activation range for '" +
+                                         l + site + "'");
+        }
+        return it->second;
+      };
+      NLPFLOW_ASSIGN_OR_RETURN(auto qkv_ranges, ranges("qkv"));
+      NLPFLOW_ASSIGN_OR_RETURN(auto attention_out_ranges, ranges("attention_out"));
+      NLPFLOW_ASSIGN_OR_RETURN(auto intermediate_ranges, ranges("intermediate"));
+      NLPFLOW_ASSIGN_OR_RETURN(auto output_ranges, ranges("output"));
+      NLPFLOW_RETURN_IF_ERROR(MakeStaticInt8(&layer.qkv, &qkv_input, qkv_ranges, config.activation_bits));
+      NLPFLOW_RETURN_IF_ERROR(MakeStaticInt8(&layer.attention_out, nullptr, attention_out_ranges, config.activation_bits));
+      NLPFLOW_RETURN_IF_ERROR(
+          MakeStaticInt8(&layer.intermediate, &layer.attention_norm, intermediate_ranges, config.activation_bits));
+      NLPFLOW_RETURN_IF_ERROR(MakeStaticInt8(&layer.output, nullptr, output_ranges, config.activation_bits));
     }
     encoder->layers_.push_back(std::move(layer));
   }
@@ -219,19 +235,45 @@ at::Tensor BertEncoder::SmoothingFactors(const at::Tensor& norm_weight,
   return (act_max / w_max).sqrt().clamp_min(1e-5);
 }
 
-namespace {
-// quint8 affine parameters for [lo, hi] (lo <= 0 <= hi): 0 is exact.
-std::pair<double, int64_t> AffineParams(const BertConfig::Range& r) {
-  const double scale = std::max(static_cast<double>(r.hi) - r.lo, 1e-8) / 255.0;
+Status BertEncoder::MakeStaticInt8(Linear* linear, const LayerNorm* input_norm,
+                                   const BertConfig::LinearRanges& ranges, int activation_bits) {
+  // The calibrated input range [lo, hi] (lo <= 0 <= hi) on the input codes;
+  // 0 is a code, so zeros are exact.
+  const int levels = StaticInt8Matmul::InputLevels(activation_bits);
+  const double lo = std::min(0.0, static_cast<double>(ranges.input.lo));
+  const double hi = std::max(0.0, static_cast<double>(ranges.input.hi));
+  const double scale = std::max(hi - lo, 1e-8) / (levels - 1);
   const int64_t zero_point =
-      std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(-r.lo / scale)), 0, 255);
-  return {scale, zero_point};
-}
-}  // namespace
-
-void BertEncoder::SetStaticRanges(Linear* linear, const BertConfig::LinearRanges& ranges) {
-  std::tie(linear->in_scale, linear->in_zero_point) = AffineParams(ranges.input);
-  std::tie(linear->out_scale, linear->out_zero_point) = AffineParams(ranges.output);
+      std::clamp<int64_t>(static_cast<int64_t>(std::nearbyint(-lo / scale)), 0, levels - 1);
+  at::Tensor weight = linear->weight;
+  at::Tensor smooth;
+  if (input_norm != nullptr) {
+    smooth = SmoothingFactors(input_norm->weight, input_norm->bias, weight);
+    weight = weight * smooth.unsqueeze(0);
+  }
+  if (ranges.has_rows) {
+    // Rows beyond these bounds go to fp32; values between them and the
+    // quantization range are clipped (the calibration found that cheaper).
+    linear->outlier_weight = linear->weight;
+    linear->row_lo = static_cast<float>(ranges.rows.lo / scale + zero_point);
+    linear->row_hi = static_cast<float>(ranges.rows.hi / scale + zero_point);
+  }
+  try {
+    auto gemm = std::make_shared<const StaticInt8Matmul>(weight, linear->bias, scale, zero_point,
+                                                         activation_bits);
+    const at::Tensor factor =
+        (smooth.defined() ? smooth.reciprocal() : at::ones({weight.size(1)}, at::kFloat))
+            .div(scale)
+            .to(at::kFloat)
+            .contiguous();
+    linear->code_factor.assign(factor.data_ptr<float>(),
+                               factor.data_ptr<float>() + factor.numel());
+    linear->weight = gemm->qweight();  // what DescribeLinears shows
+    linear->static_gemm = std::move(gemm);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("static int8: oneDNN: ") + e.what());
+  }
+  return Status::Ok();
 }
 
 Status BertEncoder::MakeInt8(Linear* linear, const LayerNorm* input_norm,
@@ -265,20 +307,7 @@ Status BertEncoder::MakeInt8(Linear* linear, const LayerNorm* input_norm,
 }
 
 at::Tensor BertEncoder::ApplyLinear(const at::Tensor& x, const Linear& linear) const {
-  if (backend_ == LinearBackend::kInt8Static) {
-    const at::Tensor in = linear.input_scale.defined() ? x * linear.input_scale : x;
-    const at::Tensor qx =
-        at::quantize_per_tensor(in, linear.in_scale, linear.in_zero_point, at::kQUInt8);
-    at::Tensor out;
-    {
-      // The packed call is no dispatched op: a scope for profilers
-      // (bench/encoder_profile.cc); inputs (x, bias) give its shape.
-      RECORD_USER_SCOPE_WITH_INPUTS("nlpflow::int8_linear",
-                                    std::vector<c10::IValue>({qx, linear.bias}));
-      out = linear.packed->apply(qx, linear.out_scale, linear.out_zero_point);
-    }
-    return out.dequantize().add_(linear.bias);
-  }
+  if (backend_ == LinearBackend::kInt8Static) return ApplyStaticInt8(x, linear);
   if (backend_ == LinearBackend::kInt8Dynamic) {
     // Per-token activation range (README.md). reduce_range true: 7-bit
     // activations. With 8 bits, oneDNN's AVX2 kernel (vpmaddubsw adds two
@@ -322,6 +351,60 @@ at::Tensor BertEncoder::ApplyLinear(const at::Tensor& x, const Linear& linear) c
         .to_dense();
   }
   return at::linear(x, linear.weight, linear.bias);
+}
+
+// One pass over the input writes its codes (smoothing, scale and zero point
+// in one multiply-add per value) and notes the rows that leave the
+// calibrated row bounds; one int8 GEMM with fp32 output; those rows again in
+// fp32.
+at::Tensor BertEncoder::ApplyStaticInt8(const at::Tensor& x_in, const Linear& linear) const {
+  const at::Tensor x = x_in.contiguous();
+  const int64_t m = x.size(0), k = x.size(1);
+  const float zero_point = static_cast<float>(linear.static_gemm->input_zero_point());
+  const float top =
+      static_cast<float>(StaticInt8Matmul::InputLevels(linear.static_gemm->activation_bits()) - 1);
+  const bool outliers = linear.outlier_weight.defined();
+  const float row_lo = linear.row_lo, row_hi = linear.row_hi;
+  at::Tensor codes = at::empty({m, k}, at::kByte);
+  std::vector<uint8_t> outlier(outliers ? m : 0, 0);
+  const float* src = x.data_ptr<float>();
+  uint8_t* dst = codes.data_ptr<uint8_t>();
+  const float* factor = linear.code_factor.data();
+  at::parallel_for(0, m, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const float* row = src + r * k;
+      uint8_t* out = dst + r * k;
+      float low = zero_point, high = zero_point;
+      for (int64_t j = 0; j < k; ++j) {
+        const float c = row[j] * factor[j] + zero_point;
+        low = std::min(low, c);
+        high = std::max(high, c);
+        // Round to nearest even by the 1.5 x 2^23 trick (0 <= c <= 255 here).
+        const float clamped = std::min(std::max(c, 0.0f), top);
+        out[j] = static_cast<uint8_t>(static_cast<int>((clamped + 12582912.0f) - 12582912.0f));
+      }
+      if (outliers) outlier[r] = low < row_lo || high > row_hi;
+    }
+  });
+  at::Tensor out;
+  {
+    RECORD_USER_SCOPE_WITH_INPUTS("nlpflow::int8_linear",
+                                  std::vector<c10::IValue>({codes, linear.bias}));
+    out = linear.static_gemm->Apply(codes);
+  }
+  if (outliers) {
+    std::vector<int64_t> rows;
+    for (int64_t r = 0; r < m; ++r) {
+      if (outlier[r]) rows.push_back(r);
+    }
+    if (!rows.empty()) {
+      const at::Tensor index =
+          at::from_blob(rows.data(), {static_cast<int64_t>(rows.size())}, at::kLong);
+      out.index_copy_(0, index, at::linear(x.index_select(0, index), linear.outlier_weight,
+                                           linear.bias));
+    }
+  }
+  return out;
 }
 
 at::Tensor BertEncoder::ApplyLayerNorm(const at::Tensor& x, const LayerNorm& norm) const {

@@ -16,6 +16,7 @@
 #include "common/status.h"
 #include "nodes/infer/bert_config.h"
 #include "nodes/infer/embedding_model.h"
+#include "nodes/infer/int8_matmul.h"
 #include "nodes/infer/safetensors.h"
 
 namespace nlpflow {
@@ -54,11 +55,12 @@ enum class LinearBackend {
   // LayerNorm (qkv, intermediate) are also smoothed per channel (see
   // bert_encoder.cc). The bias and the output stay fp32.
   kInt8Dynamic,
-  // int8 weights as kInt8Dynamic (smoothing included), and activations
-  // quantized per tensor with ranges calibrated ahead of time (nlpflow
-  // quantize; BertConfig::activation_ranges): quint8 input, int8 GEMM,
-  // quint8 output (quantized::linear), then dequantized and the fp32 bias
-  // added. No per-call range search on the activations.
+  // int8 weights as kInt8Dynamic (smoothing and fp32 outlier rows
+  // included), and the input quantized per tensor to 7 bits with a range
+  // calibrated ahead of time (nlpflow quantize; BertConfig::
+  // activation_ranges), in the same pass that finds the outlier rows; one
+  // oneDNN matmul applies the scales and the bias and writes fp32
+  // (int8_matmul.h). No per-call range search, no dequantize pass.
   kInt8Static,
 };
 
@@ -101,15 +103,16 @@ class BertEncoder {
   static at::Tensor SmoothingFactors(const at::Tensor& norm_weight, const at::Tensor& norm_bias,
                                      const at::Tensor& weight);
 
- private:
-  // kInt8Dynamic: a row of a smoothed Linear's input whose largest |value| is
-  // more than this many times its RMS is computed in fp32 (ApplyLinear).
+  // The int8 backends: a row of a smoothed Linear's input whose largest
+  // |value| is more than this many times its RMS is computed in fp32
+  // (ApplyLinear); static calibration leaves these rows out (quantizer.cc).
   // On the 1,200 parity texts (7-bit activations), the worst text's cosine
   // to fp32: ratio 16 0.9887, 10 0.9905, 8 0.9924 (each time "No.").
   // An emulation of the scheme on 400 of them sent 10% of qkv's and 19% of
   // intermediate's rows to fp32 at 8 (4.5% and 6.3% at 12).
   static constexpr double kOutlierRowRatio = 8;
 
+ private:
   struct Linear {
     at::Tensor weight;  // [out, in]; oneDNN layout for kOnednn; undefined for kInt8Dynamic
     at::Tensor bias;    // [out]; oneDNN layout for kOnednn
@@ -117,13 +120,16 @@ class BertEncoder {
     // input is smoothed, 1 / the per-input-channel smoothing factor.
     c10::intrusive_ptr<LinearPackedParamsBase> packed;
     at::Tensor input_scale;
-    // kInt8Dynamic, smoothed layers only (qkv, intermediate): the fp32 weight
-    // [out, in], for the rows that int8 would serve badly (ApplyLinear).
+    // int8 backends, smoothed layers only (qkv, intermediate): the fp32
+    // weight [out, in], for the rows that int8 would serve badly (ApplyLinear).
     at::Tensor outlier_weight;
-    // kInt8Static only: the quint8 affine parameters of the (smoothed) input
-    // and of the GEMM's output (before the bias).
-    double in_scale = 1, out_scale = 1;
-    int64_t in_zero_point = 0, out_zero_point = 0;
+    // kInt8Static only: the GEMM, and per input channel the factor that takes
+    // an input value to its quantized code before rounding (smoothing / s_x);
+    // a row with a code below row_lo or above row_hi (before clamping) is
+    // computed in fp32 with outlier_weight, when that is defined.
+    std::shared_ptr<const StaticInt8Matmul> static_gemm;
+    std::vector<float> code_factor;
+    float row_lo = 0, row_hi = 0;
   };
   struct LayerNorm {
     at::Tensor weight, bias;
@@ -146,8 +152,12 @@ class BertEncoder {
   // `keep_outlier_weight`: keep the fp32 weight for ApplyLinear's outlier rows
   // (kInt8Dynamic, smoothed layers).
   static Status MakeInt8(Linear* linear, const LayerNorm* input_norm, bool keep_outlier_weight);
-  // kInt8Static: sets the activation parameters from `ranges`.
-  static void SetStaticRanges(Linear* linear, const BertConfig::LinearRanges& ranges);
+  // kInt8Static: builds `linear`'s GEMM for the calibrated input `ranges`
+  // (smoothed like MakeInt8 when `input_norm` is given), keeping the fp32
+  // weight for the rows beyond ranges.rows when the calibration set them.
+  static Status MakeStaticInt8(Linear* linear, const LayerNorm* input_norm,
+                               const BertConfig::LinearRanges& ranges, int activation_bits);
+  at::Tensor ApplyStaticInt8(const at::Tensor& x, const Linear& linear) const;
 
   at::Tensor ApplyLinear(const at::Tensor& x, const Linear& linear) const;
   at::Tensor ApplyLayerNorm(const at::Tensor& x, const LayerNorm& norm) const;

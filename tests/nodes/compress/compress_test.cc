@@ -192,6 +192,50 @@ TEST(Distill, LossFallsAndTheStudentLoadsInTheRuntime) {
   EXPECT_TRUE(fs::exists(o.out_dir + "/tokenizer.json"));
 }
 
+TEST(Distill, TokenLossAddsTheTeachersTokenStatesAndStillFalls) {
+  const auto examples = TeacherExamples(Teacher4(), 160, 14);
+  auto teacher = StudentBert::Load(Teacher4());
+  ASSERT_TRUE(teacher.ok());
+  auto first_step_loss = [&](double weight, TrainReport* out) {
+    auto student = StudentBert::Load(Teacher4());
+    EXPECT_TRUE(student.ok());
+    EXPECT_TRUE(student->KeepLayers({1, 3}).ok());
+    TrainOptions t;
+    t.epochs = 2;
+    t.batch_size = 16;
+    t.learning_rate = 3e-3;
+    t.teacher = &*teacher;
+    t.token_loss_weight = weight;
+    double first = -1;
+    t.progress = [&](const TrainProgress& p) {
+      if (p.step == 1) first = p.loss;
+    };
+    auto r = TrainStudent(&*student, examples, t, Teacher4());
+    EXPECT_TRUE(r.ok()) << r.status().message();
+    if (out != nullptr && r.ok()) *out = *r;
+    return first;
+  };
+  TrainReport with_tokens;
+  const double plain = first_step_loss(0, nullptr);
+  const double tokens = first_step_loss(1, &with_tokens);
+  // Same seed, same first batch: the token term is added on top, and a
+  // 2-of-4-layer student's token states differ from the teacher's.
+  EXPECT_GT(tokens, plain + 1e-4) << plain << " vs " << tokens;
+  EXPECT_LT(with_tokens.last_loss, 0.7 * with_tokens.first_loss)
+      << with_tokens.first_loss << " -> " << with_tokens.last_loss;
+  // A teacher's own states against themselves: the token term is zero.
+  auto same = StudentBert::Load(Teacher4());
+  ASSERT_TRUE(same.ok());
+  c10::NoGradGuard no_grad;
+  std::vector<const std::vector<int32_t>*> rows = {&examples[0].ids, &examples[1].ids};
+  auto [ids, mask] = PadIds(rows);
+  at::Tensor a, b;
+  teacher->Forward(ids, mask, &a);
+  same->Forward(ids, mask, &b);
+  EXPECT_EQ(a.size(0), static_cast<int64_t>(examples[0].ids.size() + examples[1].ids.size()));
+  EXPECT_TRUE(at::allclose(a, b));
+}
+
 TEST(Distill, NarrowerFfnHasThatWidth) {
   const auto examples = TeacherExamples(Teacher4(), 40, 12);
   DistillOptions o;
@@ -305,6 +349,18 @@ TEST(Quantize, StaticAndDynamicFoldersRunInt8InTheRuntime) {
     EXPECT_GT(cos->mean, 0.9) << mode;
     if (mode == "static") {
       EXPECT_EQ(r->sites.size(), 16u);  // 4 layers x 4 Linear layers
+      std::ifstream f(o.out_dir + "/config.json");
+      const auto spec = nlohmann::json::parse(f)["nlpflow_quantization"];
+      EXPECT_EQ(spec["activation_bits"], 7);
+      for (const auto& site : r->sites) {
+        // The row bounds contain the quantization range's reason to exist:
+        // the rows within them; the range sits inside the bounds seen.
+        EXPECT_LE(site.row_lo, 0.0f) << site.name;
+        EXPECT_GE(site.row_hi, 0.0f) << site.name;
+        EXPECT_GE(site.input_min, site.row_lo) << site.name;
+        EXPECT_LE(site.input_max, site.row_hi) << site.name;
+        EXPECT_EQ(spec["activation_ranges"][site.name]["rows"][1].get<float>(), site.row_hi);
+      }
       EXPECT_EQ(r->calibration_tokens, [&] {
         int64_t n = 0;
         for (const auto& c : calibration) n += static_cast<int64_t>(c.size());
@@ -317,6 +373,52 @@ TEST(Quantize, StaticAndDynamicFoldersRunInt8InTheRuntime) {
   o.out_dir = TempDir("nocal");
   EXPECT_EQ(Quantize(o, {}).status().message(),
             "quantize: static int8 needs calibration texts (none given)");
+  o.activation_bits = 9;
+  EXPECT_EQ(Quantize(o, calibration).status().message(),
+            "quantize: --activation-bits must be 7 or 8, got 9");
+  o.activation_bits = 8;
+  o.row_bound = 0.5;
+  EXPECT_THAT(Quantize(o, calibration).status().message(),
+              HasSubstr("quantize: --row-bound must be 0 (none) or >= 1, got 0.5"));
+}
+
+// Static int8 on the real model: every Linear's rows beyond the calibrated
+// bounds run in fp32, so the result stays within 1% of fp32 on every text;
+// with 8-bit activations (7-bit weights) as well. Texts (their token ids) of
+// the parity fixture, up to 128 tokens: calibrated on 96, checked on 64
+// others.
+TEST(Quantize, StaticInt8OnMiniLmIsWithinOnePercentOfFp32) {
+  if (!fs::exists(kMiniLm + "/model.safetensors")) GTEST_SKIP() << "no " << kMiniLm;
+  std::ifstream f(std::string(NLPFLOW_SOURCE_DIR) +
+                  "/tests/fixtures/embedding_reference_large.json");
+  const auto items = nlohmann::json::parse(f)["items"];
+  std::vector<std::vector<int32_t>> calibration, rows;
+  for (const auto& item : items) {
+    auto ids = item["input_ids"].get<std::vector<int32_t>>();
+    if (ids.size() > 128) continue;
+    (calibration.size() < 96 ? calibration : rows).push_back(std::move(ids));
+    if (rows.size() == 64) break;
+  }
+  ASSERT_EQ(rows.size(), 64u);
+  auto fp32 = LoadRuntime(kMiniLm);
+  auto reference = fp32->Embed(ToBatch(rows));
+  ASSERT_TRUE(reference.ok());
+  for (const int bits : {7, 8}) {
+    QuantizeOptions o;
+    o.model_dir = kMiniLm;
+    o.out_dir = TempDir("minilm_static_" + std::to_string(bits));
+    o.activation_bits = bits;
+    ASSERT_TRUE(Quantize(o, calibration).ok());
+    auto q = LoadRuntime(o.out_dir);
+    ASSERT_NE(q, nullptr);
+    EXPECT_EQ(q->precision(), "int8-static");
+    auto out = q->Embed(ToBatch(rows));
+    ASSERT_TRUE(out.ok());
+    auto cos = CompareEmbeddings(*out, *reference, q->dim());
+    std::printf("static int8, %d-bit activations: cosine to fp32 mean %.5f, min %.5f\n", bits, cos->mean, cos->min);
+    EXPECT_GT(cos->min, 0.99) << bits << " bits, mean " << cos->mean;
+    EXPECT_GT(cos->mean, 0.995) << bits << " bits, min " << cos->min;
+  }
 }
 
 TEST(HistogramObserver, ChoosesTheRangeOfLeastExpectedError) {
@@ -414,6 +516,32 @@ TEST(BertConfig, PerLayerSizesAreParsedAndChecked) {
                   .status()
                   .message(),
               HasSubstr("static_int8 has no activation range for '0.qkv'"));
+  const std::string one_layer =
+      R"("vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 1, "num_attention_heads": 2,
+         "intermediate_size": 16)";
+  auto spec = [&](const std::string& bits, const std::string& rows) {
+    std::string sites;
+    for (const char* l : {"qkv", "attention_out", "intermediate", "output"}) {
+      sites += std::string(sites.empty() ? "" : ", ") + "\"0." + l +
+               "\": {\"input\": [-1, 2], \"output\": [-3, 3]" + rows + "}";
+    }
+    return ParseBertConfig("{" + one_layer + R"(, "nlpflow_quantization": {"mode": "static_int8")" +
+                               bits + R"(, "activation_ranges": {)" + sites + "}}}",
+                           "c.json");
+  };
+  auto with_rows = spec(R"(, "activation_bits": 8)", R"(, "rows": [-4, 5])");
+  ASSERT_TRUE(with_rows.ok()) << with_rows.status().message();
+  EXPECT_EQ(with_rows->activation_bits, 8);
+  EXPECT_TRUE(with_rows->activation_ranges.at("0.output").has_rows);
+  EXPECT_EQ(with_rows->activation_ranges.at("0.output").rows.hi, 5.0f);
+  auto without = spec("", "");
+  ASSERT_TRUE(without.ok()) << without.status().message();
+  EXPECT_EQ(without->activation_bits, 7);
+  EXPECT_FALSE(without->activation_ranges.at("0.qkv").has_rows);
+  EXPECT_THAT(spec(R"(, "activation_bits": 6)", "").status().message(),
+              HasSubstr("activation_bits must be 7 or 8; got 6"));
+  EXPECT_THAT(spec("", R"(, "rows": [1, 5])").status().message(),
+              HasSubstr("range 0.attention_out.rows must be [lo, hi] with lo <= 0 <= hi"));
 }
 
 }  // namespace
