@@ -51,7 +51,7 @@ def main():
             j = json.load(f)
         stem = a.render[: -len(".json")]
         write_markdown(stem + ".md", j["results"], j["builds"], j["commands"], j["sizes"],
-                       j["max_length"])
+                       j["max_length"], j.get("written"))
         plot(stem + ".png", j["results"])
         print(open(stem + ".md").read())
         return
@@ -127,20 +127,23 @@ def main():
         r["speedup"] = r["throughput"]["records_per_s"] / base["throughput"]["records_per_s"]
         r["f1_delta_points"] = 100 * (r["spam"]["f1"] - base["spam"]["f1"])
 
+    written = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     os.makedirs(a.out, exist_ok=True)
     stem = os.path.join(a.out, "compression" + ("-quick" if q else ""))
     with open(stem + ".json", "w") as f:
-        json.dump({"sizes": sizes, "max_length": a.max_length, "builds": builds,
+        json.dump({"written": written, "sizes": sizes, "max_length": a.max_length, "builds": builds,
                    "results": results, "commands": log}, f, indent=1)
-    write_markdown(stem + ".md", results, builds, log, sizes, a.max_length)
+    write_markdown(stem + ".md", results, builds, log, sizes, a.max_length, written)
     plot(stem + ".png", results)
     print(open(stem + ".md").read())
 
 
-def write_markdown(path, results, builds, log, sizes, max_length):
+def write_markdown(path, results, builds, log, sizes, max_length, written=None):
+    # The time of the measurement (kept in the JSON), not of a --render.
+    written = written or time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())
     by = {r["name"]: r for r in results}
     lines = ["# Compression variants of all-MiniLM-L6-v2", "",
-             f"Written by `bench/compression_report.py` ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). "
+             f"Written by `bench/compression_report.py` ({written}). "
              f"SpamAssassin texts (subject + start of body), truncated to {max_length} tokens; "
              f"{sizes.get('distill_texts', sizes['distill'])} unlabeled texts for distillation "
              f"(the e-mails left after the two labeled splits, up to {sizes.get('windows', 1)} "
