@@ -153,7 +153,7 @@ int RunDistill(const CompressCommandOptions& o, const Config& config) {
   d.layers = o.layers;
   d.ffn = o.ffn;
   d.train = TrainOptionsFrom(o, "distill");
-  d.token_loss_weight = o.token_loss_weight;
+  d.train.token_loss_weight = o.token_loss_weight;
   auto report = Distill(d, *examples);
   if (!report.ok()) return Fail(report.status());
   nlohmann::json j = TrainJson(*report);

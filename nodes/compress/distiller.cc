@@ -87,11 +87,37 @@ Result<TrainReport> TrainStudent(StudentBert* student, const std::vector<Distill
   };
 
   const bool token_loss = o.teacher != nullptr && o.token_loss_weight > 0;
-  // Per example: the teacher's last-layer token states, L2-normalized per
-  // token, filled the first time the example is in a batch.
-  std::vector<at::Tensor> teacher_tokens(token_loss ? n : 0);
   auto normalize_rows = [](const at::Tensor& x) {
     return x / x.norm(2, {1}, /*keepdim=*/true).clamp_min(1e-12);
+  };
+  // Per example: the teacher's last-layer token states, L2-normalized per
+  // token, computed the first time the example is in a batch.
+  std::vector<at::Tensor> teacher_tokens(token_loss ? n : 0);
+  // The states of `batch` (example indices), row after row.
+  auto teacher_states = [&](const std::vector<int64_t>& batch) {
+    std::vector<int64_t> missing;
+    std::vector<const std::vector<int32_t>*> rows;
+    for (int64_t e : batch) {
+      if (teacher_tokens[e].defined()) continue;
+      missing.push_back(e);
+      rows.push_back(&examples[e].ids);
+    }
+    if (!missing.empty()) {
+      c10::NoGradGuard no_grad;
+      auto [ids, mask] = PadIds(rows);
+      at::Tensor states;
+      o.teacher->Forward(ids, mask, &states);
+      states = normalize_rows(states);
+      int64_t offset = 0;
+      for (int64_t e : missing) {
+        const int64_t len = static_cast<int64_t>(examples[e].ids.size());
+        teacher_tokens[e] = states.narrow(0, offset, len).clone();
+        offset += len;
+      }
+    }
+    std::vector<at::Tensor> parts;
+    for (int64_t e : batch) parts.push_back(teacher_tokens[e]);
+    return at::cat(parts, 0);
   };
 
   TrainReport report;
@@ -120,46 +146,24 @@ Result<TrainReport> TrainStudent(StudentBert* student, const std::vector<Distill
 
       double epoch_loss = 0;
       for (int64_t b : batches) {
+        const std::vector<int64_t> batch(order.begin() + b,
+                                         order.begin() + std::min(n, b + o.batch_size));
         std::vector<const std::vector<int32_t>*> rows;
         std::vector<float> target;
-        for (int64_t i = b; i < std::min(n, b + o.batch_size); ++i) {
-          const DistillExample& e = examples[order[i]];
-          rows.push_back(&e.ids);
-          target.insert(target.end(), e.target.begin(), e.target.end());
+        for (int64_t e : batch) {
+          rows.push_back(&examples[e].ids);
+          target.insert(target.end(), examples[e].target.begin(), examples[e].target.end());
         }
         auto [ids, mask] = PadIds(rows);
         const at::Tensor t =
             at::from_blob(target.data(), {static_cast<int64_t>(rows.size()), dim}, at::kFloat);
         at::Tensor loss;
         if (token_loss) {
-          std::vector<int64_t> missing;
-          for (int64_t i = b; i < std::min(n, b + o.batch_size); ++i) {
-            if (!teacher_tokens[order[i]].defined()) missing.push_back(order[i]);
-          }
-          if (!missing.empty()) {
-            c10::NoGradGuard no_grad;
-            std::vector<const std::vector<int32_t>*> teacher_rows;
-            for (int64_t e : missing) teacher_rows.push_back(&examples[e].ids);
-            auto [tids, tmask] = PadIds(teacher_rows);
-            at::Tensor states;
-            o.teacher->Forward(tids, tmask, &states);
-            states = normalize_rows(states);
-            int64_t offset = 0;
-            for (int64_t e : missing) {
-              const int64_t len = static_cast<int64_t>(examples[e].ids.size());
-              teacher_tokens[e] = states.narrow(0, offset, len).clone();
-              offset += len;
-            }
-          }
-          std::vector<at::Tensor> parts;
-          for (int64_t i = b; i < std::min(n, b + o.batch_size); ++i) {
-            parts.push_back(teacher_tokens[order[i]]);
-          }
           at::Tensor student_tokens;
           const at::Tensor embeddings = student->Forward(ids, mask, &student_tokens);
           loss = at::mse_loss(embeddings, t) +
                  o.token_loss_weight *
-                     at::mse_loss(normalize_rows(student_tokens), at::cat(parts, 0));
+                     at::mse_loss(normalize_rows(student_tokens), teacher_states(batch));
         } else {
           loss = at::mse_loss(student->Forward(ids, mask), t);
         }
@@ -234,10 +238,9 @@ Result<TrainReport> Distill(const DistillOptions& o, const std::vector<DistillEx
   }
   TrainOptions train = o.train;
   std::optional<StudentBert> teacher;
-  if (o.token_loss_weight > 0) {
+  if (train.token_loss_weight > 0 && train.teacher == nullptr) {
     NLPFLOW_ASSIGN_OR_RETURN(teacher, StudentBert::Load(o.teacher_dir));
     train.teacher = &*teacher;
-    train.token_loss_weight = o.token_loss_weight;
   }
   NLPFLOW_ASSIGN_OR_RETURN(TrainReport report,
                            TrainStudent(&student, examples, train, o.teacher_dir));

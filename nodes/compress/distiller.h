@@ -80,10 +80,9 @@ Result<TrainReport> TrainStudent(StudentBert* student, const std::vector<Distill
                                  const TrainOptions& options, const std::string& source_dir);
 
 struct DistillOptions {
-  std::string teacher_dir;  // model folder of the teacher
-  // > 0: TrainOptions::token_loss_weight, with the teacher loaded from
-  // teacher_dir as the token states' source.
-  double token_loss_weight = 0;
+  // Model folder of the teacher; with train.token_loss_weight > 0 and no
+  // train.teacher, also loaded as the source of the token states.
+  std::string teacher_dir;
   std::string out_dir;      // where the student is written
   // Layers of the student, taken evenly from the teacher's, the last one
   // always among them (3 of 6: 1, 3, 5).

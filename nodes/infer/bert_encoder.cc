@@ -152,37 +152,30 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
         l->weight = l->weight.to_mkldnn();
         l->bias = l->bias.to_mkldnn();
       }
-    } else if (backend == LinearBackend::kInt8Dynamic) {
+    } else if (backend == LinearBackend::kInt8Dynamic ||
+               backend == LinearBackend::kInt8Static) {
       // qkv reads the previous layer's output LayerNorm (the embeddings' for
       // layer 0), intermediate the attention's; the other two read
       // attention context and GELU output, which are not smoothed.
       const LayerNorm& qkv_input =
           encoder->layers_.empty() ? encoder->embedding_norm_ : encoder->layers_.back().output_norm;
-      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.qkv, &qkv_input, true));
-      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.attention_out, nullptr, false));
-      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.intermediate, &layer.attention_norm, true));
-      NLPFLOW_RETURN_IF_ERROR(MakeInt8(&layer.output, nullptr, false));
-    } else if (backend == LinearBackend::kInt8Static) {
-      const LayerNorm& qkv_input =
-          encoder->layers_.empty() ? encoder->embedding_norm_ : encoder->layers_.back().output_norm;
-      const std::string l = std::to_string(i) + ".";
-      auto ranges = [&](const std::string& site) -> Result<BertConfig::LinearRanges> {
-        const auto it = config.activation_ranges.find(l + site);
-        if (it == config.activation_ranges.end()) {
-          return Status::InvalidArgument(file.path() + ": static int8 has no activation range for '" +
-                                         l + site + "'");
+      const std::pair<Linear*, const LayerNorm*> linears[] = {
+          {&layer.qkv, &qkv_input},
+          {&layer.attention_out, nullptr},
+          {&layer.intermediate, &layer.attention_norm},
+          {&layer.output, nullptr}};
+      static const char* const kSites[] = {"qkv", "attention_out", "intermediate", "output"};
+      for (int j = 0; j < 4; ++j) {
+        const auto [target, input_norm] = linears[j];
+        if (backend == LinearBackend::kInt8Dynamic) {
+          NLPFLOW_RETURN_IF_ERROR(MakeInt8(target, input_norm));
+        } else {
+          // ParseBertConfig has checked that static_int8 has every range.
+          NLPFLOW_RETURN_IF_ERROR(MakeStaticInt8(
+              target, input_norm, config.activation_ranges.at(std::to_string(i) + "." + kSites[j]),
+              config.activation_bits));
         }
-        return it->second;
-      };
-      NLPFLOW_ASSIGN_OR_RETURN(auto qkv_ranges, ranges("qkv"));
-      NLPFLOW_ASSIGN_OR_RETURN(auto attention_out_ranges, ranges("attention_out"));
-      NLPFLOW_ASSIGN_OR_RETURN(auto intermediate_ranges, ranges("intermediate"));
-      NLPFLOW_ASSIGN_OR_RETURN(auto output_ranges, ranges("output"));
-      NLPFLOW_RETURN_IF_ERROR(MakeStaticInt8(&layer.qkv, &qkv_input, qkv_ranges, config.activation_bits));
-      NLPFLOW_RETURN_IF_ERROR(MakeStaticInt8(&layer.attention_out, nullptr, attention_out_ranges, config.activation_bits));
-      NLPFLOW_RETURN_IF_ERROR(
-          MakeStaticInt8(&layer.intermediate, &layer.attention_norm, intermediate_ranges, config.activation_bits));
-      NLPFLOW_RETURN_IF_ERROR(MakeStaticInt8(&layer.output, nullptr, output_ranges, config.activation_bits));
+      }
     }
     encoder->layers_.push_back(std::move(layer));
   }
@@ -276,25 +269,17 @@ Status BertEncoder::MakeStaticInt8(Linear* linear, const LayerNorm* input_norm,
   return Status::Ok();
 }
 
-Status BertEncoder::MakeInt8(Linear* linear, const LayerNorm* input_norm,
-                             bool keep_outlier_weight) {
+Status BertEncoder::MakeInt8(Linear* linear, const LayerNorm* input_norm) {
   at::Tensor weight = linear->weight;
-  if (keep_outlier_weight) {
+  if (input_norm != nullptr) {
     // The fp32 weight stays for the outlier rows (ApplyLinear): 4 x the int8
     // copy for these two Linears of each layer, 16.5 MB for all-MiniLM-L6-v2.
     linear->outlier_weight = linear->weight;
-  }
-  if (input_norm != nullptr) {
     const at::Tensor smooth = SmoothingFactors(input_norm->weight, input_norm->bias, weight);
     weight = weight * smooth.unsqueeze(0);
     linear->input_scale = smooth.reciprocal();
   }
-  const at::Tensor max_abs = std::get<0>(weight.abs().max(1));
-  const at::Tensor scales =
-      (max_abs / 127.0).clamp_min(1e-8).to(at::kDouble);  // a zero row: any scale works
-  const at::Tensor zero_points = at::zeros({weight.size(0)}, at::kLong);
-  const at::Tensor qweight =
-      at::quantize_per_channel(weight, scales, zero_points, /*axis=*/0, at::kQInt8);
+  const at::Tensor qweight = QuantizeWeightPerChannel(weight, 127);
   static const auto prepack =
       c10::Dispatcher::singleton()
           .findSchemaOrThrow("quantized::linear_prepack", "")
@@ -334,11 +319,8 @@ at::Tensor BertEncoder::ApplyLinear(const at::Tensor& x, const Linear& linear) c
       // rows are computed again in fp32 (nodes/infer/README.md).
       const at::Tensor peak = x.abs().amax({1});
       const at::Tensor rms = x.square().mean({1}).sqrt_();
-      const at::Tensor rows = at::nonzero(peak > rms.mul_(kOutlierRowRatio)).squeeze(1);
-      if (rows.numel() > 0) {
-        out.index_copy_(0, rows,
-                        at::linear(x.index_select(0, rows), linear.outlier_weight, linear.bias));
-      }
+      RecomputeRowsInFp32(x, linear, at::nonzero(peak > rms.mul_(kOutlierRowRatio)).squeeze(1),
+                          &out);
     }
     return out;
   }
@@ -397,14 +379,18 @@ at::Tensor BertEncoder::ApplyStaticInt8(const at::Tensor& x_in, const Linear& li
     for (int64_t r = 0; r < m; ++r) {
       if (outlier[r]) rows.push_back(r);
     }
-    if (!rows.empty()) {
-      const at::Tensor index =
-          at::from_blob(rows.data(), {static_cast<int64_t>(rows.size())}, at::kLong);
-      out.index_copy_(0, index, at::linear(x.index_select(0, index), linear.outlier_weight,
-                                           linear.bias));
-    }
+    RecomputeRowsInFp32(
+        x, linear, at::from_blob(rows.data(), {static_cast<int64_t>(rows.size())}, at::kLong),
+        &out);
   }
   return out;
+}
+
+void BertEncoder::RecomputeRowsInFp32(const at::Tensor& x, const Linear& linear,
+                                      const at::Tensor& rows, at::Tensor* out) {
+  if (rows.numel() == 0) return;
+  out->index_copy_(0, rows, at::linear(x.index_select(0, rows), linear.outlier_weight,
+                                       linear.bias));
 }
 
 at::Tensor BertEncoder::ApplyLayerNorm(const at::Tensor& x, const LayerNorm& norm) const {

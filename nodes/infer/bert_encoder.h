@@ -55,10 +55,10 @@ enum class LinearBackend {
   // LayerNorm (qkv, intermediate) are also smoothed per channel (see
   // bert_encoder.cc). The bias and the output stay fp32.
   kInt8Dynamic,
-  // int8 weights as kInt8Dynamic (smoothing and fp32 outlier rows
-  // included), and the input quantized per tensor to 7 bits with a range
-  // calibrated ahead of time (nlpflow quantize; BertConfig::
-  // activation_ranges), in the same pass that finds the outlier rows; one
+  // int8 weights as kInt8Dynamic (smoothing included), and the input
+  // quantized per tensor to 7 or 8 bits with a range calibrated ahead of time
+  // (nlpflow quantize; BertConfig::activation_ranges), in the same pass that
+  // finds the rows beyond the calibrated row bounds, which run in fp32; one
   // oneDNN matmul applies the scales and the bias and writes fp32
   // (int8_matmul.h). No per-call range search, no dequantize pass.
   kInt8Static,
@@ -103,9 +103,9 @@ class BertEncoder {
   static at::Tensor SmoothingFactors(const at::Tensor& norm_weight, const at::Tensor& norm_bias,
                                      const at::Tensor& weight);
 
-  // The int8 backends: a row of a smoothed Linear's input whose largest
-  // |value| is more than this many times its RMS is computed in fp32
-  // (ApplyLinear); static calibration leaves these rows out (quantizer.cc).
+  // kInt8Dynamic: a row of a smoothed Linear's input whose largest |value|
+  // is more than this many times its RMS is computed in fp32 (ApplyLinear).
+  // (kInt8Static sends rows to fp32 by calibrated bounds instead.)
   // On the 1,200 parity texts (7-bit activations), the worst text's cosine
   // to fp32: ratio 16 0.9887, 10 0.9905, 8 0.9924 (each time "No.").
   // An emulation of the scheme on 400 of them sent 10% of qkv's and 19% of
@@ -120,8 +120,9 @@ class BertEncoder {
     // input is smoothed, 1 / the per-input-channel smoothing factor.
     c10::intrusive_ptr<LinearPackedParamsBase> packed;
     at::Tensor input_scale;
-    // int8 backends, smoothed layers only (qkv, intermediate): the fp32
-    // weight [out, in], for the rows that int8 would serve badly (ApplyLinear).
+    // The fp32 weight [out, in], for the rows that int8 would serve badly:
+    // kInt8Dynamic's smoothed layers (qkv, intermediate), and every layer of
+    // kInt8Static with calibrated row bounds. Undefined otherwise.
     at::Tensor outlier_weight;
     // kInt8Static only: the GEMM, and per input channel the factor that takes
     // an input value to its quantized code before rounding (smoothing / s_x);
@@ -149,15 +150,19 @@ class BertEncoder {
 
   // kInt8Dynamic: quantizes and prepacks `linear` in place; `input_norm` is
   // the LayerNorm whose output it reads, or null.
-  // `keep_outlier_weight`: keep the fp32 weight for ApplyLinear's outlier rows
-  // (kInt8Dynamic, smoothed layers).
-  static Status MakeInt8(Linear* linear, const LayerNorm* input_norm, bool keep_outlier_weight);
+  // A smoothed layer also keeps its fp32 weight, for ApplyLinear's outlier
+  // rows.
+  static Status MakeInt8(Linear* linear, const LayerNorm* input_norm);
   // kInt8Static: builds `linear`'s GEMM for the calibrated input `ranges`
   // (smoothed like MakeInt8 when `input_norm` is given), keeping the fp32
   // weight for the rows beyond ranges.rows when the calibration set them.
   static Status MakeStaticInt8(Linear* linear, const LayerNorm* input_norm,
                                const BertConfig::LinearRanges& ranges, int activation_bits);
   at::Tensor ApplyStaticInt8(const at::Tensor& x, const Linear& linear) const;
+  // Overwrites `rows` (int64 indices) of `out` with x[rows] through the fp32
+  // weight (linear.outlier_weight) and bias.
+  static void RecomputeRowsInFp32(const at::Tensor& x, const Linear& linear,
+                                  const at::Tensor& rows, at::Tensor* out);
 
   at::Tensor ApplyLinear(const at::Tensor& x, const Linear& linear) const;
   at::Tensor ApplyLayerNorm(const at::Tensor& x, const LayerNorm& norm) const;

@@ -14,6 +14,14 @@ const dnnl::engine& CpuEngine() {
 
 }  // namespace
 
+at::Tensor QuantizeWeightPerChannel(const at::Tensor& weight, int max_code) {
+  const at::Tensor scales = (std::get<0>(weight.abs().max(1)) / static_cast<double>(max_code))
+                                .clamp_min(1e-8)
+                                .to(at::kDouble);
+  return at::quantize_per_channel(weight, scales, at::zeros({weight.size(0)}, at::kLong),
+                                  /*axis=*/0, at::kQInt8);
+}
+
 struct StaticInt8Matmul::Impl {
   dnnl::matmul primitive;
   dnnl::memory weights;  // in the layout the primitive chose
@@ -36,20 +44,16 @@ StaticInt8Matmul::StaticInt8Matmul(const at::Tensor& weight, const at::Tensor& b
   impl_->in = in;
   impl_->out = out;
 
-  // Symmetric per output channel (zero point 0): codes -weight_max..weight_max.
-  const int weight_max = WeightMax(activation_bits);
-  const at::Tensor w_scale =
-      (std::get<0>(w.abs().max(1)) / static_cast<double>(weight_max)).clamp_min(1e-8);
-  qweight_ = at::quantize_per_channel(w, w_scale.to(at::kDouble), at::zeros({out}, at::kLong),
-                                      /*axis=*/0, at::kQInt8);
-
-  const at::Tensor codes = qweight_.int_repr().contiguous();  // int8 [out, in]
+  // Codes -WeightMax..WeightMax.
+  qweight_ = QuantizeWeightPerChannel(w, WeightMax(activation_bits));
+  const at::Tensor w_scale = qweight_.q_per_channel_scales();  // double
+  const at::Tensor codes = qweight_.int_repr().contiguous();   // int8 [out, in]
 
   // Per output channel n: scale s_x s_w[n]. oneDNN 2.6 adds the bias to the
   // int32 accumulator before scaling (dst = scale (acc + bias), checked by
   // int8_matmul_test), so the bias goes in accumulator units, with the zero
   // point folded in: b[n] / (s_x s_w[n]) - z_x sum_k W_q[n, k].
-  const at::Tensor col_scale = w_scale.to(at::kDouble) * input_scale;
+  const at::Tensor col_scale = w_scale * input_scale;
   const at::Tensor code_sums = codes.to(at::kDouble).sum(1);
   const at::Tensor folded =
       (bias.to(at::kDouble) / col_scale - code_sums * static_cast<double>(input_zero_point))

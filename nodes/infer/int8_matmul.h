@@ -23,6 +23,11 @@
 
 namespace nlpflow {
 
+// weight [out, in] fp32 quantized symmetrically per output channel (zero
+// point 0, scale max|row| / max_code; a zero row gets a tiny scale), as a
+// per-channel qint8 tensor. Both int8 backends quantize their weights so.
+at::Tensor QuantizeWeightPerChannel(const at::Tensor& weight, int max_code);
+
 class StaticInt8Matmul {
  public:
   // oneDNN's AVX2 kernel multiplies u8 x s8 pairs and adds each pair into a
