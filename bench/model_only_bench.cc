@@ -152,14 +152,14 @@ int main(int argc, char** argv) {
       size_t longest = 0, real = 0;
       for (size_t i : batches[n % batches.size()]) {
         auto record = std::make_shared<nlpflow::Record>();
-        record->token_ids = ids[i];
-        record->type_ids.assign(ids[i].size(), 0);
+        record->encoding.ids = ids[i];
+        record->encoding.type_ids.assign(ids[i].size(), 0);
         longest = std::max(longest, ids[i].size());
         real += ids[i].size();
         batch.records.push_back(std::move(record));
       }
       const auto b0 = Clock::now();
-      nlpflow::RunBatch(*stack->model, &batch);
+      nlpflow::RunBatch(*stack->model, stack->tokenizer->pad_id(), &batch);
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - b0).count();
       std::lock_guard<std::mutex> lock(mu);
       for (const auto& r : batch.records) {

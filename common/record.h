@@ -16,6 +16,9 @@
 #include <utility>
 #include <vector>
 
+#include "common/encoding.h"
+#include "common/model_output.h"
+
 namespace nlpflow {
 
 // Microseconds on the steady clock; stage timestamps use this.
@@ -70,15 +73,19 @@ struct Record {
 
   // Set by decode.
   std::string text;                // valid UTF-8
+  // The second text of a sentence pair (cross-encoders, NLI); valid UTF-8.
+  // Unset: the record is a single text.
+  std::optional<std::string> text_pair;
   std::string id;                  // optional id from the input record
   std::map<std::string, std::string> attributes;
 
-  // Set by tokenize: ids of one sequence, special tokens included.
-  std::vector<int32_t> token_ids;
-  std::vector<int32_t> type_ids;
+  // Set by tokenize: the whole encoding of text (or of text and text_pair),
+  // special tokens included: ids, type ids, byte offsets.
+  Encoding encoding;
 
-  // Set by infer: the embedding, or the scores of a classifier.
-  std::vector<float> output;
+  // Set by infer (and, for token labels, completed by aggregation): an
+  // embedding, a classification or token labels.
+  ModelOutput output;
 
   // Set by encode: the bytes to publish.
   std::string encoded;

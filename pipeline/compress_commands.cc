@@ -65,9 +65,15 @@ Result<std::vector<std::string>> Corpus(const CompressCommandOptions& o, const c
 Result<ModelStack> LoadStack(const Config& config) {
   auto stack = LoadModelStack(config);
   if (!stack.ok()) return stack.status();
-  if (stack->model->pooling() != "mean") {
+  if (stack->embedding_model == nullptr) {
+    return Status::InvalidArgument("the compression commands need a sentence-embedding model; " +
+                                   config.model.path + " is a " +
+                                   ModelTaskName(stack->model->task()) + " model");
+  }
+  if (stack->embedding_model->pooling() != "mean") {
     return Status::InvalidArgument("the compression commands support mean pooling; " +
-                                   config.model.path + " uses " + stack->model->pooling());
+                                   config.model.path + " uses " +
+                                   stack->embedding_model->pooling());
   }
   return stack;
 }
@@ -287,7 +293,7 @@ int RunEval(const CompressCommandOptions& o, const Config& config) {
   std::vector<int> y_train, y_test;
   const std::vector<float> x_train = Flatten(*teacher_train, &y_train, train_labels);
   const std::vector<float> x_test_teacher = Flatten(*teacher_test, &y_test, test_labels);
-  const int64_t dim = teacher->model->dim();
+  const int64_t dim = teacher->embedding_model->dim();
   auto head = LogisticRegression::Train(x_train, dim, y_train, {});
   if (!head.ok()) return Fail(head.status());
 
@@ -297,9 +303,9 @@ int RunEval(const CompressCommandOptions& o, const Config& config) {
   vc.model.version = "";
   auto variant = LoadStack(vc);
   if (!variant.ok()) return Fail(variant.status());
-  if (variant->model->dim() != dim) {
+  if (variant->embedding_model->dim() != dim) {
     return Fail(Status::InvalidArgument("eval: the variant's embeddings have " +
-                                        std::to_string(variant->model->dim()) +
+                                        std::to_string(variant->embedding_model->dim()) +
                                         " values, the teacher's " + std::to_string(dim)));
   }
   // Throughput: every test text at once; latency: paced at --rate.
@@ -323,7 +329,7 @@ int RunEval(const CompressCommandOptions& o, const Config& config) {
 
   nlohmann::json j = {
       {"variant", o.variant},
-      {"precision", variant->model->precision()},
+      {"precision", variant->embedding_model->precision()},
       {"test_texts", y_test.size()},
       {"train_texts", y_train.size()},
       {"cosine_to_teacher", {{"mean", cosine->mean}, {"p05", cosine->p05}, {"min", cosine->min}}},

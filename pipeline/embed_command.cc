@@ -8,7 +8,7 @@
 #include "nodes/batch/batcher.h"
 #include "nodes/decode/decoder.h"
 #include "nodes/encode/encoder.h"
-#include "pipeline/embed_graph.h"
+#include "pipeline/serve_graph.h"
 #include "pipeline/graph_options.h"
 
 namespace nlpflow {
@@ -19,7 +19,7 @@ Result<EmbedStats> EmbedStream(const Config& config, const ModelStack& stack,
   EncodeOptions encode = EncodeOptionsFrom(config, stack);
   encode.format = OutputFormat::kJson;  // one JSON object per line, always
   NLPFLOW_ASSIGN_OR_RETURN(
-      auto graph, EmbedGraph::Create(GraphOptionsFrom(config), DecodeOptionsFrom(config),
+      auto graph, ServeGraph::Create(GraphOptionsFrom(config), DecodeOptionsFrom(config),
                                      stack.tokenizer.get(), BatcherOptionsFrom(config),
                                      stack.model.get(), encode, &sink));
   graph->Start();

@@ -95,8 +95,8 @@ void GraphMetrics::ObserveBatch(const Batch& batch) const {
   if (batch_size == nullptr) return;
   size_t longest = 0, real = 0;
   for (const auto& r : batch.records) {
-    longest = std::max(longest, r->token_ids.size());
-    real += r->token_ids.size();
+    longest = std::max(longest, r->encoding.ids.size());
+    real += r->encoding.ids.size();
   }
   batch_size->Observe(static_cast<double>(batch.records.size()));
   batch_real_tokens->Observe(static_cast<double>(real));

@@ -2,7 +2,7 @@
 //
 // GraphCounters: records in, out and dead-lettered, kept by every graph (the
 // graph's own in-flight count is derived from them). Exact definitions:
-//   in          records handed to the graph by its source (EmbedGraph::Put)
+//   in          records handed to the graph by its source (ServeGraph::Put)
 //   out         results handed to the sink (ResultSink::Publish returned)
 //   dead[stage] dead letters handed to the sink (PublishDeadLetter returned),
 //               by the stage that rejected the record

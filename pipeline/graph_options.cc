@@ -35,8 +35,8 @@ EncodeOptions EncodeOptionsFrom(const Config& config, const ModelStack& stack) {
   return e;
 }
 
-EmbedGraphOptions GraphOptionsFrom(const Config& config) {
-  EmbedGraphOptions g;
+ServeGraphOptions GraphOptionsFrom(const Config& config) {
+  ServeGraphOptions g;
   g.tokenize_concurrency = config.pipeline.tokenize_concurrency;
   g.infer_instances = config.model.instances;
   g.ordered_per_partition = config.pipeline.ordered_per_partition;

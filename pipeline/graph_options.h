@@ -5,7 +5,7 @@
 #include "nodes/decode/decoder.h"
 #include "nodes/encode/encoder.h"
 #include "pipeline/config.h"
-#include "pipeline/embed_graph.h"
+#include "pipeline/serve_graph.h"
 #include "pipeline/model_stack.h"
 
 namespace nlpflow {
@@ -14,6 +14,6 @@ namespace nlpflow {
 DecodeOptions DecodeOptionsFrom(const Config& config);
 BatcherOptions BatcherOptionsFrom(const Config& config);
 EncodeOptions EncodeOptionsFrom(const Config& config, const ModelStack& stack);
-EmbedGraphOptions GraphOptionsFrom(const Config& config);
+ServeGraphOptions GraphOptionsFrom(const Config& config);
 
 }  // namespace nlpflow

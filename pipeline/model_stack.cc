@@ -7,6 +7,7 @@
 
 #include "common/record.h"
 #include "nodes/infer/batch_runner.h"
+#include "nodes/tokenize/wordpiece_tokenizer.h"
 
 namespace nlpflow {
 namespace fs = std::filesystem;
@@ -44,7 +45,6 @@ Result<ModelStack> LoadModelStack(const Config& config) {
   ModelStack stack;
   auto tokenizer = WordPieceTokenizer::FromModelDir(tokenizer_dir);
   if (!tokenizer.ok()) return tokenizer.status().WithContext("tokenizer");
-  stack.tokenizer = std::move(tokenizer).value();
 
   ModelOptions mo;
   mo.path = model_dir;
@@ -54,6 +54,7 @@ Result<ModelStack> LoadModelStack(const Config& config) {
   mo.intra_op_threads = config.model.threads;
   auto model = EmbeddingModel::Load(mo);
   if (!model.ok()) return model.status().WithContext("model");
+  stack.embedding_model = model->get();
   stack.model = std::move(model).value();
 
   // The tokenizer file's own truncation (128 in all-MiniLM-L6-v2's
@@ -64,7 +65,8 @@ Result<ModelStack> LoadModelStack(const Config& config) {
   if (max_length <= 0 || max_length > stack.model->max_positions()) {
     max_length = stack.model->max_positions();
   }
-  stack.tokenizer->set_max_length(static_cast<int>(max_length));
+  (*tokenizer)->set_max_length(static_cast<int>(max_length));
+  stack.tokenizer = std::move(tokenizer).value();
 
   stack.name = config.model.name.empty() ? fs::path(model_dir).filename().string()
                                          : config.model.name;
@@ -79,14 +81,14 @@ Result<ModelStack> LoadModelStack(const Config& config) {
   // Warm-up: one small batch through the whole model.
   Batch warm;
   auto r = std::make_shared<Record>();
-  r->token_ids = stack.tokenizer->Encode("warm up the model").ids;
+  r->encoding = stack.tokenizer->Encode("warm up the model");
   warm.records.push_back(r);
-  RunBatch(*stack.model, &warm);
+  RunBatch(*stack.model, stack.tokenizer->pad_id(), &warm);
   if (r->failed) {
     return Status::Internal("model warm-up failed: " + r->failure_reason);
   }
-  spdlog::info("model {} (version {}) loaded from {}: dim {}, max_length {}", stack.name,
-               stack.version, model_dir, stack.model->dim(), max_length);
+  spdlog::info("model {} (version {}) loaded from {}: task {}, max_length {}", stack.name,
+               stack.version, model_dir, ModelTaskName(stack.model->task()), max_length);
   return stack;
 }
 

@@ -7,14 +7,19 @@
 
 #include "common/status.h"
 #include "nodes/infer/embedding_model.h"
-#include "nodes/tokenize/wordpiece_tokenizer.h"
+#include "nodes/infer/model.h"
+#include "nodes/tokenize/tokenizer.h"
 #include "pipeline/config.h"
 
 namespace nlpflow {
 
+// The graphs use tokenizer and model through their interfaces only.
 struct ModelStack {
-  std::unique_ptr<WordPieceTokenizer> tokenizer;
-  std::unique_ptr<EmbeddingModel> model;
+  std::unique_ptr<Tokenizer> tokenizer;
+  std::unique_ptr<Model> model;
+  // `model` itself when it is the native sentence-embedding runtime (the
+  // compression commands need its pooling and Embed); else null.
+  const EmbeddingModel* embedding_model = nullptr;
   std::string name;     // published with results
   std::string version;  // published with results
 };

@@ -6,12 +6,13 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <thread>
+#include <variant>
 
 #include "common/result_sink.h"
 #include "nodes/batch/batcher.h"
 #include "nodes/decode/decoder.h"
 #include "nodes/encode/encoder.h"
-#include "pipeline/embed_graph.h"
+#include "pipeline/serve_graph.h"
 #include "pipeline/graph_options.h"
 
 namespace nlpflow {
@@ -31,8 +32,8 @@ class CollectingSink : public ResultSink {
     const int64_t now = NowMicros();
     std::lock_guard<std::mutex> lock(mu_);
     OfflineRow& row = rows_[r->sequence];
-    row.ids = std::move(r->token_ids);
-    row.output = std::move(r->output);
+    row.ids = std::move(r->encoding.ids);
+    if (auto* e = std::get_if<EmbeddingOutput>(&r->output)) row.output = std::move(e->values);
     row.latency_us = now - r->times.arrived_us;
     row.failed = r->failed;
     row.failure_reason = r->failure_reason;
@@ -53,7 +54,7 @@ Result<OfflineRun> RunOfflineGraph(const Config& config, const ModelStack& stack
   EncodeOptions encode = EncodeOptionsFrom(config, stack);
   encode.format = OutputFormat::kJson;
   NLPFLOW_ASSIGN_OR_RETURN(
-      auto graph, EmbedGraph::Create(GraphOptionsFrom(config), decode, stack.tokenizer.get(),
+      auto graph, ServeGraph::Create(GraphOptionsFrom(config), decode, stack.tokenizer.get(),
                                      BatcherOptionsFrom(config), stack.model.get(), encode,
                                      &sink));
   graph->Start();

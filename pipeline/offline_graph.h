@@ -1,4 +1,4 @@
-// Running a list of texts through the embedding graph (decode -> tokenize ->
+// Running a list of texts through the serve graph (decode -> tokenize ->
 // batch -> infer -> encode, the serve graph's nodes) and collecting, per
 // text, what the offline commands need: token ids, the model's output, the
 // end-to-end latency. The source is a vector; the sink keeps results in
@@ -17,7 +17,7 @@ namespace nlpflow {
 
 struct OfflineRow {
   std::vector<int32_t> ids;
-  std::vector<float> output;
+  std::vector<float> output;  // the embedding (empty for other tasks)
   int64_t latency_us = 0;  // handed to the graph -> published
   bool failed = false;
   std::string failure_reason;

@@ -14,7 +14,7 @@
 #include "connectors/kafka/kafka_source.h"
 #include "connectors/kafka/offset_tracker.h"
 #include "connectors/kafka/topic_admin.h"
-#include "pipeline/embed_graph.h"
+#include "pipeline/serve_graph.h"
 #include "pipeline/graph_options.h"
 #include "pipeline/kafka_result_sink.h"
 #include "pipeline/metrics_server.h"
@@ -85,11 +85,11 @@ class ServeApp::Impl {
         producer_.get(), tracker_.get(), /*ordered=*/exactly_once_,
         config_.kafka.output_topic, config_.kafka.dead_letter_topic,
         stack_.name + ":" + stack_.version, [this](const Status& s) { Fail(s); });
-    EmbedGraphOptions graph_options = GraphOptionsFrom(config_);
+    ServeGraphOptions graph_options = GraphOptionsFrom(config_);
     graph_options.metrics = &graph_metrics_;
     graph_options.before_infer = hooks_.before_infer;
     NLPFLOW_ASSIGN_OR_RETURN(
-        graph_, EmbedGraph::Create(graph_options, DecodeOptionsFrom(config_),
+        graph_, ServeGraph::Create(graph_options, DecodeOptionsFrom(config_),
                                    stack_.tokenizer.get(), BatcherOptionsFrom(config_),
                                    stack_.model.get(), EncodeOptionsFrom(config_, stack_),
                                    result_sink_.get()));
@@ -383,7 +383,7 @@ class ServeApp::Impl {
   std::shared_ptr<OffsetTracker> tracker_ = std::make_shared<OffsetTracker>();
   std::unique_ptr<KafkaSink> producer_;
   std::unique_ptr<KafkaResultSink> result_sink_;
-  std::unique_ptr<EmbedGraph> graph_;
+  std::unique_ptr<ServeGraph> graph_;
   std::unique_ptr<KafkaSource> source_;  // destroyed before the graph and the producer
   std::atomic<int64_t> delivered_{0};
   bool started_ = false;

@@ -42,7 +42,7 @@ namespace nlpflow {
 
 // For tests only.
 struct ServeAppTestHooks {
-  // Runs on an infer thread before each batch (EmbedGraphOptions::before_infer).
+  // Runs on an infer thread before each batch (ServeGraphOptions::before_infer).
   std::function<void()> before_infer;
 };
 

@@ -58,7 +58,7 @@ void Batcher::Add(RecordPtr record) {
   if (options_.deadline_ms > 0 && record->timestamp_ms >= 0) {
     w.expires_unix_ms = record->timestamp_ms + options_.deadline_ms;
   }
-  w.tokens = static_cast<int64_t>(record->token_ids.size());
+  w.tokens = static_cast<int64_t>(record->encoding.ids.size());
   const int queue = IsHighPriority(*record, options_.priority_header) ? kHigh : kNormal;
   w.record = std::move(record);
   {
@@ -171,7 +171,7 @@ BatchPtr Batcher::TakeLocked(const Pick& pick, int64_t now_us) {
     // attends to in one go (nodes/infer/bert_encoder.cc, SelfAttention).
     std::stable_sort(batch->records.begin(), batch->records.end(),
                      [](const RecordPtr& a, const RecordPtr& b) {
-                       return a->token_ids.size() < b->token_ids.size();
+                       return a->encoding.ids.size() < b->encoding.ids.size();
                      });
   }
   // The moved-from entries have null records: drop them, keeping the order.

@@ -1,6 +1,9 @@
 #include "nodes/encode/encoder.h"
 
+#include <algorithm>
 #include <map>
+#include <string>
+#include <variant>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -63,6 +66,93 @@ std::string Base64Encode(const std::string& bytes) {
   return out;
 }
 
+namespace {
+
+// Label ids ordered best first: by score, descending; equal scores keep
+// label-id order (as the pipeline's stable sort does).
+std::vector<size_t> BestFirst(const ClassificationOutput& c) {
+  std::vector<size_t> order(c.scores.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&c](size_t a, size_t b) { return c.scores[a] > c.scores[b]; });
+  return order;
+}
+
+std::string LabelName(const ClassificationOutput& c, size_t id) {
+  if (c.labels != nullptr && id < c.labels->size()) return (*c.labels)[id];
+  return "LABEL_" + std::to_string(id);
+}
+
+void OutputToJson(const ModelOutput& output, FloatJson* j) {
+  if (const auto* e = std::get_if<EmbeddingOutput>(&output)) {
+    (*j)["embedding"] = e->values;
+  } else if (const auto* c = std::get_if<ClassificationOutput>(&output)) {
+    const std::vector<size_t> order = BestFirst(*c);
+    FloatJson labels = FloatJson::array();
+    for (size_t id : order) labels.push_back({{"label", LabelName(*c, id)}, {"score", c->scores[id]}});
+    if (!order.empty()) {
+      (*j)["label"] = LabelName(*c, order[0]);
+      (*j)["score"] = c->scores[order[0]];
+    }
+    (*j)["labels"] = std::move(labels);
+    (*j)["logits"] = c->logits;
+  } else if (const auto* t = std::get_if<TokenClassificationOutput>(&output)) {
+    FloatJson entities = FloatJson::array();
+    for (const TokenEntity& e : t->entities) {
+      FloatJson x;
+      x[t->grouped ? "entity_group" : "entity"] = e.entity;
+      x["score"] = e.score;
+      if (!t->grouped) x["index"] = e.index;
+      x["word"] = e.word;
+      x["start"] = e.start;
+      x["end"] = e.end;
+      x["byte_start"] = e.byte_start;
+      x["byte_end"] = e.byte_end;
+      entities.push_back(std::move(x));
+    }
+    (*j)["entities"] = std::move(entities);
+  }
+}
+
+void OutputToProto(const ModelOutput& output, nlpflow::v1::Result* r) {
+  if (const auto* e = std::get_if<EmbeddingOutput>(&output)) {
+    r->mutable_embedding()->Add(e->values.begin(), e->values.end());
+  } else if (const auto* c = std::get_if<ClassificationOutput>(&output)) {
+    auto* pc = r->mutable_classification();
+    const std::vector<size_t> order = BestFirst(*c);
+    if (!order.empty()) {
+      pc->set_label(LabelName(*c, order[0]));
+      pc->set_score(c->scores[order[0]]);
+    }
+    for (size_t id : order) {
+      auto* l = pc->add_labels();
+      l->set_label(LabelName(*c, id));
+      l->set_score(c->scores[id]);
+    }
+    pc->mutable_logits()->Add(c->logits.begin(), c->logits.end());
+  } else if (const auto* t = std::get_if<TokenClassificationOutput>(&output)) {
+    auto* pt = r->mutable_token_classification();
+    for (const TokenEntity& e : t->entities) {
+      auto* x = pt->add_entities();
+      if (t->grouped) {
+        x->set_entity_group(e.entity);
+        x->set_index(-1);
+      } else {
+        x->set_entity(e.entity);
+        x->set_index(static_cast<int32_t>(e.index));
+      }
+      x->set_score(e.score);
+      x->set_word(e.word);
+      x->set_start(e.start);
+      x->set_end(e.end);
+      x->set_byte_start(e.byte_start);
+      x->set_byte_end(e.byte_end);
+    }
+  }
+}
+
+}  // namespace
+
 void Encoder::EncodeResult(Record* record) const {
   record->times.encoded_us = NowMicros();
   const StageDurations d = DurationsOf(record->times);
@@ -71,8 +161,8 @@ void Encoder::EncodeResult(Record* record) const {
     if (!record->id.empty()) j["id"] = record->id;
     j["model"] = options_.model_name;
     j["model_version"] = options_.model_version;
-    j["embedding"] = record->output;
-    j["num_tokens"] = record->token_ids.size();
+    OutputToJson(record->output, &j);
+    j["num_tokens"] = record->encoding.ids.size();
     j["source"] = {{"topic", record->coords.topic},
                    {"partition", record->coords.partition},
                    {"offset", record->coords.offset}};
@@ -80,16 +170,18 @@ void Encoder::EncodeResult(Record* record) const {
     j["timings_us"] = {{"decode", d.decode_us},   {"tokenize", d.tokenize_us},
                        {"queue", d.queue_us},     {"infer", d.infer_us},
                        {"encode", d.encode_us},   {"total", d.total_us}};
-    // JSON and Protobuf carry equal values (see FloatJson).
-    record->encoded = j.dump();
+    // JSON and Protobuf carry equal values (see FloatJson). A word decoded
+    // from a byte-level BPE token may hold a partial UTF-8 sequence: replace
+    // it, never throw.
+    record->encoded = j.dump(-1, ' ', false, FloatJson::error_handler_t::replace);
     return;
   }
   nlpflow::v1::Result r;
   r.set_id(record->id);
   r.set_model_name(options_.model_name);
   r.set_model_version(options_.model_version);
-  r.mutable_embedding()->Add(record->output.begin(), record->output.end());
-  r.set_num_tokens(static_cast<int32_t>(record->token_ids.size()));
+  OutputToProto(record->output, &r);
+  r.set_num_tokens(static_cast<int32_t>(record->encoding.ids.size()));
   auto* src = r.mutable_source();
   src->set_topic(record->coords.topic);
   src->set_partition(record->coords.partition);

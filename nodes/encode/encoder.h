@@ -38,7 +38,8 @@ class Encoder {
  public:
   explicit Encoder(EncodeOptions options) : options_(std::move(options)) {}
 
-  // Sets record->encoded from record->output; stamps times.encoded_us first so
+  // Sets record->encoded from record->output (an embedding, a classification or
+  // token entities; README "Results" has the layout); stamps times.encoded_us first so
   // the published timings include encode itself (up to serialization).
   void EncodeResult(Record* record) const;
 

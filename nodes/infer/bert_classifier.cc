@@ -81,8 +81,8 @@ Result<std::unique_ptr<BertClassifier>> BertClassifier::Load(const ClassifierOpt
                                    "'; supported: BertForSequenceClassification, "
                                    "BertForTokenClassification");
   }
-  model->multi_label_ = j.value("problem_type", nlohmann::json()).is_string() &&
-                        j["problem_type"] == "multi_label_classification";
+  const bool multi_label = j.value("problem_type", nlohmann::json()).is_string() &&
+                           j["problem_type"] == "multi_label_classification";
 
   // Labels: id2label (keys are decimal strings), else num_labels, else 2
   // (Hugging Face's default), named LABEL_<id> as transformers does.
@@ -104,6 +104,9 @@ Result<std::unique_ptr<BertClassifier>> BertClassifier::Load(const ClassifierOpt
     num_labels = static_cast<int64_t>(id2label.size());
   }
   if (num_labels <= 0) num_labels = 2;
+  // As the text-classification pipeline's default function_to_apply.
+  model->sigmoid_ = multi_label || num_labels == 1;
+  std::vector<std::string> labels;
   for (int64_t i = 0; i < num_labels; ++i) {
     const auto it = id2label.find(i);
     if (!id2label.empty() && it == id2label.end()) {
@@ -111,9 +114,9 @@ Result<std::unique_ptr<BertClassifier>> BertClassifier::Load(const ClassifierOpt
                                      std::to_string(i) + " (ids must be 0.." +
                                      std::to_string(num_labels - 1) + ")");
     }
-    model->labels_.push_back(it != id2label.end() ? it->second
-                                                  : "LABEL_" + std::to_string(i));
+    labels.push_back(it != id2label.end() ? it->second : "LABEL_" + std::to_string(i));
   }
+  model->labels_ = std::make_shared<const std::vector<std::string>>(std::move(labels));
 
   model->max_positions_ = config.max_position_embeddings;
   model->vocab_size_ = config.vocab_size;
@@ -151,20 +154,15 @@ Result<std::unique_ptr<BertClassifier>> BertClassifier::Load(const ClassifierOpt
   return model;
 }
 
-Result<std::vector<RowOutput>> BertClassifier::Run(const TokenBatch& b) const {
+Result<std::vector<ModelOutput>> BertClassifier::Run(const TokenBatch& b) const {
   NLPFLOW_RETURN_IF_ERROR(ValidateTokenBatch(b, max_positions_, vocab_size_, type_vocab_size_));
-  if (!b.offsets.empty() && b.offsets.size() != static_cast<size_t>(2 * b.batch * b.seq_len)) {
-    return Status::InvalidArgument("token batch: offsets must be empty or 2 per position (" +
-                                   std::to_string(2 * b.batch * b.seq_len) + "), got " +
-                                   std::to_string(b.offsets.size()));
-  }
   const PackedTokens tokens = PackTokenBatch(b);
   try {
     at::init_num_threads();
     c10::InferenceMode inference_mode;
     const at::Tensor hidden = encoder_->Forward(tokens);  // [tokens, hidden]
-    std::vector<RowOutput> out(static_cast<size_t>(b.batch));
-    auto label_of = [this](int64_t id) { return labels_[static_cast<size_t>(id)]; };
+    std::vector<ModelOutput> out;
+    out.reserve(static_cast<size_t>(b.batch));
 
     if (task_ == ModelTask::kSequenceClassification) {
       std::vector<int64_t> first(static_cast<size_t>(b.batch));  // each row's [CLS]
@@ -176,42 +174,29 @@ Result<std::vector<RowOutput>> BertClassifier::Run(const TokenBatch& b) const {
       const at::Tensor pooled = at::tanh(at::linear(cls, head_->pooler_weight, head_->pooler_bias));
       const at::Tensor logits = at::linear(pooled, head_->weight, head_->bias).contiguous();
       const at::Tensor probs =
-          (multi_label_ ? at::sigmoid(logits) : at::softmax(logits, -1)).contiguous();
+          (sigmoid_ ? at::sigmoid(logits) : at::softmax(logits, -1)).contiguous();
       const int64_t n = logits.size(1);
       for (int64_t r = 0; r < b.batch; ++r) {
-        RowOutput& row = out[r];
+        ClassificationOutput row;
         const float* l = logits.data_ptr<float>() + r * n;
         const float* p = probs.data_ptr<float>() + r * n;
-        row.values.assign(l, l + n);
-        row.probabilities.assign(p, p + n);
-        row.label_id = std::max_element(l, l + n) - l;
-        row.label = label_of(row.label_id);
-        row.score = p[row.label_id];
+        row.logits.assign(l, l + n);
+        row.scores.assign(p, p + n);
+        row.labels = labels_;
+        out.emplace_back(std::move(row));
       }
       return out;
     }
 
     const at::Tensor logits = at::linear(hidden, head_->weight, head_->bias).contiguous();
-    const at::Tensor probs = at::softmax(logits, -1).contiguous();
     const int64_t n = logits.size(1);
-    int64_t k = 0;  // packed token index
-    for (int64_t r = 0; r < b.batch; ++r) {
-      RowOutput& row = out[r];
-      for (int64_t t = 0; t < tokens.lengths[r]; ++t, ++k) {
-        const float* l = logits.data_ptr<float>() + k * n;
-        const float* p = probs.data_ptr<float>() + k * n;
-        TokenLabel label;
-        label.position = t;
-        if (!b.offsets.empty()) {
-          label.begin = b.offsets[2 * (r * b.seq_len + t)];
-          label.end = b.offsets[2 * (r * b.seq_len + t) + 1];
-        }
-        label.label_id = std::max_element(l, l + n) - l;
-        label.label = label_of(label.label_id);
-        label.score = p[label.label_id];
-        label.logits.assign(l, l + n);
-        row.tokens.push_back(std::move(label));
-      }
+    const float* data = logits.data_ptr<float>();
+    for (int64_t r = 0, k = 0; r < b.batch; k += tokens.lengths[r], ++r) {
+      TokenClassificationOutput row;
+      row.num_labels = n;
+      row.logits.assign(data + k * n, data + (k + tokens.lengths[r]) * n);
+      row.labels = labels_;
+      out.emplace_back(std::move(row));
     }
     return out;
   } catch (const std::exception& e) {

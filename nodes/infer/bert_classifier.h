@@ -3,9 +3,12 @@
 // (config.json + model.safetensors, as save_pretrained writes them).
 //
 // Sequence classification: pooler (tanh(dense([CLS]))) then the classifier
-// Linear: logits per row, softmax, label names from config.json's id2label.
-// Token classification: the classifier Linear on every real token: a label
-// per token with its character offsets (TokenBatch::offsets).
+// Linear: logits per row, and scores as Hugging Face's text-classification
+// pipeline computes them (softmax; a sigmoid per label for problem_type
+// multi_label_classification and for one-label models); label names from
+// config.json's id2label. Token classification: the classifier Linear on
+// every real token: the logits of each token (the aggregation step,
+// nodes/infer/token_aggregation.h, maps them back to the text).
 //
 // This header deliberately includes no LibTorch header.
 #pragma once
@@ -44,19 +47,20 @@ class BertClassifier : public Model {
   ~BertClassifier() override;
 
   ModelTask task() const override { return task_; }
-  // Also checks TokenBatch::offsets: empty, or 2 per position.
-  Result<std::vector<RowOutput>> Run(const TokenBatch& batch) const override;
-  const std::vector<std::string>& labels() const override { return labels_; }
+  // ClassificationOutput or TokenClassificationOutput per row.
+  Result<std::vector<ModelOutput>> Run(const TokenBatch& batch) const override;
+  const std::vector<std::string>& labels() const override { return *labels_; }
+  int64_t max_positions() const override { return max_positions_; }
 
  private:
   struct Head;
   BertClassifier();
 
   ModelTask task_ = ModelTask::kSequenceClassification;
-  bool multi_label_ = false;
+  bool sigmoid_ = false;  // scores: sigmoid per label instead of softmax
   std::unique_ptr<BertEncoder> encoder_;
   std::unique_ptr<Head> head_;
-  std::vector<std::string> labels_;
+  LabelNames labels_;
   int64_t max_positions_ = 0, vocab_size_ = 0, type_vocab_size_ = 0;
 };
 

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "common/status.h"
+#include "nodes/infer/model.h"
+#include "nodes/infer/token_batch.h"
 
 namespace nlpflow {
 
@@ -69,30 +71,7 @@ struct ModelOptions {
 // OK, or INVALID_ARGUMENT naming the first bad field.
 Status ValidateModelOptions(const ModelOptions& options);
 
-// A padded batch, row-major [batch, seq_len]. Rows are right-padded:
-// attention_mask is 1 for the real tokens, then 0 for padding; every row has
-// at least one real token. Values at padded positions are ignored.
-struct TokenBatch {
-  int64_t batch = 0;
-  int64_t seq_len = 0;
-  std::vector<int64_t> input_ids;
-  std::vector<int64_t> attention_mask;
-  // May be empty: then all 0 (single-segment input, the sentence-embedding case).
-  std::vector<int64_t> token_type_ids;
-  // May be empty. Else 2 per position, [batch, seq_len, 2]: the token's
-  // character offsets [begin, end) in its text, as the tokenizer gives them.
-  // Only token classification uses them (they label its output).
-  std::vector<int64_t> offsets;
-};
-
-// OK, or INVALID_ARGUMENT naming the row and position of the first problem:
-// sizes, mask not right-padded, a row without real tokens, a row longer than
-// max_positions, an id outside [0, vocab_size), a type outside [0,
-// type_vocab_size). Every model runtime validates its batches with this.
-Status ValidateTokenBatch(const TokenBatch& batch, int64_t max_positions, int64_t vocab_size,
-                          int64_t type_vocab_size);
-
-class EmbeddingModel {
+class EmbeddingModel : public Model {
  public:
   // Reads and checks the model folder. NOT_FOUND naming the path when the
   // folder or a required file is missing; DATA_LOSS naming the file (and the
@@ -103,7 +82,7 @@ class EmbeddingModel {
 
   EmbeddingModel(const EmbeddingModel&) = delete;
   EmbeddingModel& operator=(const EmbeddingModel&) = delete;
-  ~EmbeddingModel();
+  ~EmbeddingModel() override;
 
   // Returns batch * dim() floats, row-major, one vector per row.
   // INVALID_ARGUMENT for a malformed batch (sizes, mask not right-padded, a row
@@ -117,14 +96,19 @@ class EmbeddingModel {
   // activations and runs under c10::InferenceMode.
   Result<std::vector<float>> Embed(const TokenBatch& batch) const;
 
+  // Model: Embed, one EmbeddingOutput per row.
+  ModelTask task() const override { return ModelTask::kEmbedding; }
+  Result<std::vector<ModelOutput>> Run(const TokenBatch& batch) const override;
+  const std::vector<std::string>& labels() const override { return no_labels_; }
+
   // Size of one embedding (384 for all-MiniLM-L6-v2).
   int64_t dim() const { return dim_; }
   // Longest row the encoder accepts (max_position_embeddings, 512).
-  int64_t max_positions() const { return max_positions_; }
+  int64_t max_positions() const override { return max_positions_; }
   // The length sentence-transformers truncates to (sentence_bert_config.json's
   // max_seq_length, 256 for all-MiniLM-L6-v2; max_positions() if absent).
   // Tokenizers should truncate to this to match sentence-transformers.
-  int64_t max_seq_length() const { return max_seq_length_; }
+  int64_t max_seq_length() const override { return max_seq_length_; }
   // The model folder's name, e.g. "all-MiniLM-L6-v2".
   const std::string& name() const { return name_; }
   // The pooling in effect: "mean", "cls" or "max".
@@ -152,6 +136,7 @@ class EmbeddingModel {
   int64_t max_seq_length_ = 0;
   int64_t vocab_size_ = 0;
   int64_t type_vocab_size_ = 0;
+  const std::vector<std::string> no_labels_;
 };
 
 }  // namespace nlpflow

@@ -1,7 +1,8 @@
 // The interface every model runtime offers to the infer step (batch_runner):
-// a padded TokenBatch in, one output per row. The embedding, sequence-
-// classification and token-classification runtimes differ only in what a
-// row's output holds.
+// a padded TokenBatch in, one typed output per row (common/model_output.h).
+// The graphs hold a Model*, never a concrete runtime, so that a runtime (the
+// native BERT embedding model and classifiers, TorchScript, a test fake) is
+// chosen at load time only.
 //
 // This header deliberately includes no LibTorch header.
 #pragma once
@@ -10,8 +11,9 @@
 #include <string>
 #include <vector>
 
+#include "common/model_output.h"
 #include "common/status.h"
-#include "nodes/infer/embedding_model.h"  // TokenBatch
+#include "nodes/infer/token_batch.h"
 
 namespace nlpflow {
 
@@ -20,43 +22,26 @@ enum class ModelTask { kEmbedding, kSequenceClassification, kTokenClassification
 // "embedding", "sequence-classification" or "token-classification".
 const char* ModelTaskName(ModelTask task);
 
-// One real token's label (token classification).
-struct TokenLabel {
-  int64_t position = 0;  // index in the row, 0 = [CLS]
-  // Character offsets [begin, end) into the row's text, copied from
-  // TokenBatch::offsets; -1 when the batch has none. [CLS]/[SEP] have the
-  // tokenizer's (0, 0).
-  int64_t begin = -1, end = -1;
-  int64_t label_id = 0;
-  std::string label;          // id2label[label_id], or "LABEL_<id>"
-  float score = 0;            // softmax probability of label_id
-  std::vector<float> logits;  // one per label
-};
-
-struct RowOutput {
-  // kEmbedding: the sentence vector. kSequenceClassification: the logits,
-  // one per label. kTokenClassification: empty.
-  std::vector<float> values;
-  // kSequenceClassification: softmax of the logits (sigmoid per label for
-  // problem_type multi_label_classification); the best label and its
-  // probability.
-  std::vector<float> probabilities;
-  int64_t label_id = -1;
-  std::string label;
-  float score = 0;
-  // kTokenClassification: one per real token of the row, in order.
-  std::vector<TokenLabel> tokens;
-};
-
 class Model {
  public:
   virtual ~Model() = default;
+  // Which alternative of ModelOutput Run returns: EmbeddingOutput,
+  // ClassificationOutput or TokenClassificationOutput (logits only; entities
+  // are left to the aggregation step).
   virtual ModelTask task() const = 0;
-  // One RowOutput per row of `batch`. INVALID_ARGUMENT for a malformed batch
-  // (ValidateTokenBatch), INTERNAL if LibTorch fails. Thread-safe.
-  virtual Result<std::vector<RowOutput>> Run(const TokenBatch& batch) const = 0;
+  // One output per row of `batch`, in row order. INVALID_ARGUMENT for a
+  // malformed batch (ValidateTokenBatch), INTERNAL if the runtime fails.
+  // Thread-safe: any number of threads may call Run at once.
+  virtual Result<std::vector<ModelOutput>> Run(const TokenBatch& batch) const = 0;
   // Label names by id; empty for embedding models.
   virtual const std::vector<std::string>& labels() const = 0;
+  // The longest row Run accepts, special tokens included; 0 if the runtime
+  // does not know (then the tokenizer's own truncation applies).
+  virtual int64_t max_positions() const = 0;
+  // The length to truncate to by default: what the model was trained with
+  // when the folder says so (sentence-transformers' max_seq_length), else
+  // max_positions().
+  virtual int64_t max_seq_length() const { return max_positions(); }
 };
 
 }  // namespace nlpflow

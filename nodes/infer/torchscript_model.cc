@@ -114,7 +114,7 @@ Result<std::unique_ptr<TorchScriptModel>> TorchScriptModel::Load(
   return model;
 }
 
-Result<std::vector<RowOutput>> TorchScriptModel::Run(const TokenBatch& b) const {
+Result<std::vector<ModelOutput>> TorchScriptModel::Run(const TokenBatch& b) const {
   NLPFLOW_RETURN_IF_ERROR(ValidateTokenBatch(
       b, max_positions_ > 0 ? max_positions_ : std::numeric_limits<int64_t>::max(),
       vocab_size_ > 0 ? vocab_size_ : std::numeric_limits<int64_t>::max(),
@@ -124,10 +124,13 @@ Result<std::vector<RowOutput>> TorchScriptModel::Run(const TokenBatch& b) const 
     c10::InferenceMode inference_mode;
     NLPFLOW_ASSIGN_OR_RETURN(at::Tensor out, Forward(impl_->module, inputs_, b, path_));
     const int64_t per_row = out.numel() / b.batch;
-    std::vector<RowOutput> rows(static_cast<size_t>(b.batch));
+    std::vector<ModelOutput> rows;
+    rows.reserve(static_cast<size_t>(b.batch));
     const float* data = out.data_ptr<float>();
     for (int64_t r = 0; r < b.batch; ++r) {
-      rows[r].values.assign(data + r * per_row, data + (r + 1) * per_row);
+      EmbeddingOutput e;
+      e.values.assign(data + r * per_row, data + (r + 1) * per_row);
+      rows.emplace_back(std::move(e));
     }
     return rows;
   } catch (const std::exception& e) {

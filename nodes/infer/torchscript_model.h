@@ -42,9 +42,10 @@ class TorchScriptModel : public Model {
   ~TorchScriptModel() override;
 
   ModelTask task() const override { return ModelTask::kEmbedding; }
-  // RowOutput::values per row. Thread-safe (the module is only read).
-  Result<std::vector<RowOutput>> Run(const TokenBatch& batch) const override;
+  // An EmbeddingOutput per row. Thread-safe (the module is only read).
+  Result<std::vector<ModelOutput>> Run(const TokenBatch& batch) const override;
   const std::vector<std::string>& labels() const override { return labels_; }
+  int64_t max_positions() const override { return max_positions_; }
   // 2 or 3: whether forward takes token_type_ids.
   int inputs() const { return inputs_; }
 

@@ -15,18 +15,10 @@
 #include <utility>
 #include <vector>
 
+#include "common/encoding.h"
 #include "common/status.h"
 
 namespace nlpflow {
-
-struct Encoding {
-  std::vector<int32_t> ids;
-  std::vector<int32_t> type_ids;  // 0 for the first sequence, 1 for the second
-  // Byte offsets [begin, end) of each token in the text it came from (for
-  // EncodePair, tokens of b point into b). (0, 0) for template special
-  // tokens. See each implementation for tokens smaller than a character.
-  std::vector<std::pair<int32_t, int32_t>> offsets;
-};
 
 class Tokenizer {
  public:

@@ -15,7 +15,7 @@
 #include "nodes/decode/decoder.h"
 #include "nodes/encode/encoder.h"
 #include "pipeline/config.h"
-#include "pipeline/embed_graph.h"
+#include "pipeline/serve_graph.h"
 #include "pipeline/graph_options.h"
 #include "pipeline/model_stack.h"
 
@@ -98,10 +98,10 @@ class GraphMetricsTest : public ::testing::Test {
     ASSERT_TRUE(stack.ok()) << stack.status().ToString();
     stack_ = std::move(stack).value();
     metrics_ = GraphMetrics::Register(&registry_);
-    EmbedGraphOptions o = GraphOptionsFrom(config_);
+    ServeGraphOptions o = GraphOptionsFrom(config_);
     o.metrics = &metrics_;
     o.before_infer = [this] { gate_.Pass(); };
-    auto g = EmbedGraph::Create(o, DecodeOptionsFrom(config_), stack_.tokenizer.get(),
+    auto g = ServeGraph::Create(o, DecodeOptionsFrom(config_), stack_.tokenizer.get(),
                                 BatcherOptionsFrom(config_), stack_.model.get(),
                                 EncodeOptionsFrom(config_, stack_), &sink_);
     ASSERT_TRUE(g.ok()) << g.status().ToString();
@@ -126,7 +126,7 @@ class GraphMetricsTest : public ::testing::Test {
   GraphMetrics metrics_;
   Gate gate_;
   RecordingSink sink_;
-  std::unique_ptr<EmbedGraph> graph_;
+  std::unique_ptr<ServeGraph> graph_;
 };
 
 TEST_F(GraphMetricsTest, StalledInferHoldsRecordsInFlightAndReleasingLosesNothing) {

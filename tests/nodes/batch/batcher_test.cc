@@ -45,7 +45,7 @@ class PolicyTest : public ::testing::Test {
   static RecordPtr Rec(uint64_t seq, int tokens) {
     auto r = std::make_shared<Record>();
     r->sequence = seq;
-    r->token_ids.assign(static_cast<size_t>(tokens), 7);
+    r->encoding.ids.assign(static_cast<size_t>(tokens), 7);
     return r;
   }
 
@@ -308,7 +308,7 @@ double PaddedOverReal(BatchPolicy policy) {
   Batcher b(o, [&](BatchPtr x) { batches.push_back(std::move(x)); });
   b.ExpectUpstream();
   auto busy = std::make_shared<Record>();
-  busy->token_ids.assign(5, 7);
+  busy->encoding.ids.assign(5, 7);
   b.Add(busy);
   EXPECT_EQ(b.Poll().batch_size, 1u);  // occupies the only slot
   int64_t real = 0;
@@ -318,7 +318,7 @@ double PaddedOverReal(BatchPolicy policy) {
     real += tokens;
     auto r = std::make_shared<Record>();
     r->sequence = static_cast<uint64_t>(i);
-    r->token_ids.assign(static_cast<size_t>(tokens), 7);
+    r->encoding.ids.assign(static_cast<size_t>(tokens), 7);
     b.ExpectUpstream();
     b.Add(r);
   }
@@ -327,7 +327,7 @@ double PaddedOverReal(BatchPolicy policy) {
     b.BatchDone();
     EXPECT_EQ(b.Poll().batch_size, 16u);
     size_t longest = 0;
-    for (const auto& r : batches.back()->records) longest = std::max(longest, r->token_ids.size());
+    for (const auto& r : batches.back()->records) longest = std::max(longest, r->encoding.ids.size());
     padded += static_cast<int64_t>(longest * batches.back()->records.size());
   }
   b.BatchDone();
@@ -544,7 +544,7 @@ struct Collector {
 RecordPtr RealRec(uint64_t seq) {
   auto r = std::make_shared<Record>();
   r->sequence = seq;
-  r->token_ids = {101, 7, 102};
+  r->encoding.ids = {101, 7, 102};
   return r;
 }
 

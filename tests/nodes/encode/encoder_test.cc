@@ -14,8 +14,8 @@ Record Processed() {
   Record r;
   r.id = "x1";
   r.coords = {"texts", 2, 41};
-  r.token_ids = {101, 7592, 102};
-  r.output = {0.6f, -0.8f, 0.1f};
+  r.encoding.ids = {101, 7592, 102};
+  r.output = EmbeddingOutput{{0.6f, -0.8f, 0.1f}};
   r.attributes["lang"] = "en";
   r.times.arrived_us = 1000;
   r.times.decoded_us = 1010;
@@ -50,7 +50,7 @@ TEST(EncoderTest, JsonResultCarriesExactFloats) {
   EXPECT_EQ(j["attributes"]["lang"], "en");
   ASSERT_EQ(j["embedding"].size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
-    EXPECT_EQ(j["embedding"][i].get<float>(), r.output[i]);
+    EXPECT_EQ(j["embedding"][i].get<float>(), std::get<EmbeddingOutput>(r.output).values[i]);
   }
   EXPECT_EQ(j["timings_us"]["infer"], 400);
   // Shortest round-trip text of the float, not of the float widened to double.

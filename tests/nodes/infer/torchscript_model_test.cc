@@ -47,9 +47,11 @@ void ExpectMatches(const TorchScriptModel& model) {
   ASSERT_TRUE(out.ok()) << out.status().ToString();
   ASSERT_EQ(out->size(), ref.output.size());
   for (size_t r = 0; r < ref.output.size(); ++r) {
-    ASSERT_EQ((*out)[r].values.size(), 32u);
+    const auto* e = std::get_if<EmbeddingOutput>(&(*out)[r]);
+    ASSERT_NE(e, nullptr) << "row " << r << " is not an embedding";
+    ASSERT_EQ(e->values.size(), 32u);
     for (size_t k = 0; k < 32; ++k) {
-      EXPECT_NEAR((*out)[r].values[k], ref.output[r][k], 1e-6) << "row " << r << " dim " << k;
+      EXPECT_NEAR(e->values[k], ref.output[r][k], 1e-6) << "row " << r << " dim " << k;
     }
   }
 }

@@ -1,7 +1,9 @@
-// The embedding graph: decode -> tokenize -> batch -> infer -> encode -> sink,
-// with failed records routed to the sink's dead letters. The serve graph
-// (Kafka in, Kafka out) and `nlpflow embed` (file in, file out) are this graph
-// with different sources and sinks.
+// The serve graph: decode -> tokenize -> batch -> infer -> encode -> sink,
+// with failed records routed to the sink's dead letters. `nlpflow run` (Kafka
+// in, Kafka out), `nlpflow embed` (file in, file out) and the offline graphs
+// are this graph with different sources and sinks. It holds a Tokenizer and a
+// Model behind their interfaces, whatever the task (embedding,
+// classification, token labels) and the runtime.
 //
 //   source thread --Put--> [decode] --> [tokenize] --> Batcher (own thread)
 //                             |                           |
@@ -36,13 +38,13 @@
 
 namespace nlpflow {
 
-class EmbeddingModel;
-class WordPieceTokenizer;
+class Model;
+class Tokenizer;
 struct DecodeOptions;
 struct EncodeOptions;
 struct BatcherOptions;
 
-struct EmbedGraphOptions {
+struct ServeGraphOptions {
   // Decode and tokenize run on up to this many TBB workers at once; 0 lets
   // TBB use every core.
   int tokenize_concurrency = 0;
@@ -63,16 +65,16 @@ struct EmbedGraphOptions {
   std::function<void()> before_infer;
 };
 
-class EmbedGraph {
+class ServeGraph {
  public:
   // Nothing is started until Start(). The model, tokenizer and sink must
-  // outlive the graph.
-  static Result<std::unique_ptr<EmbedGraph>> Create(
-      const EmbedGraphOptions& options, const DecodeOptions& decode,
-      const WordPieceTokenizer* tokenizer, const BatcherOptions& batch,
-      const EmbeddingModel* model, const EncodeOptions& encode,
+  // outlive the graph. Batches are padded with tokenizer->pad_id().
+  static Result<std::unique_ptr<ServeGraph>> Create(
+      const ServeGraphOptions& options, const DecodeOptions& decode,
+      const Tokenizer* tokenizer, const BatcherOptions& batch,
+      const Model* model, const EncodeOptions& encode,
       ResultSink* sink);
-  ~EmbedGraph();
+  ~ServeGraph();
 
   void Start();
   // Hands a record from the source into the graph; returns at once.
@@ -89,7 +91,7 @@ class EmbedGraph {
   class Impl;
 
  private:
-  explicit EmbedGraph(std::unique_ptr<Impl> impl);
+  explicit ServeGraph(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 

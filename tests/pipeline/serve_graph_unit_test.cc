@@ -1,7 +1,9 @@
-// The embedding graph with the real model and a file sink: every record comes
+// The serve graph. With the real model and a file sink: every record comes
 // out once, in input order, bad records as dead letters in their place; the
 // same result whether the graph runs narrow (1 worker, 1 instance) or wide.
-#include "pipeline/embed_graph.h"
+// With a fake model and tokenizer (tests/testing/fake_model.h): ordering,
+// dead letters of every stage, expiry, backpressure and typed outputs.
+#include "pipeline/serve_graph.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -20,6 +22,7 @@
 #include "pipeline/embed_command.h"
 #include "pipeline/graph_options.h"
 #include "pipeline/model_stack.h"
+#include "tests/testing/fake_model.h"
 
 namespace nlpflow {
 namespace {
@@ -84,12 +87,12 @@ void CheckLines(const std::vector<nlohmann::json>& lines) {
   }
 }
 
-TEST(EmbedGraphTest, NarrowGraphKeepsOrderAndDeadLetters) {
+TEST(ServeGraphTest, NarrowGraphKeepsOrderAndDeadLetters) {
   CheckLines(RunEmbed({"pipeline.tokenize_concurrency=1", "model.instances=1",
                        "batch.max_batch_size=1"}));
 }
 
-TEST(EmbedGraphTest, WideGraphGivesTheSameVectors) {
+TEST(ServeGraphTest, WideGraphGivesTheSameVectors) {
   auto narrow = RunEmbed({"pipeline.tokenize_concurrency=1", "model.instances=1",
                           "batch.max_batch_size=1"});
   auto wide = RunEmbed({"model.instances=2", "batch.max_batch_size=16"});
@@ -133,19 +136,18 @@ std::vector<ArrivalSink::Entry> RunJittered(bool ordered) {
   Config config = TestConfig({"model.instances=2", "batch.max_batch_size=4",
                               std::string("pipeline.ordered_per_partition=") +
                                   (ordered ? "true" : "false")});
-  auto stack = LoadModelStack(config);
-  EXPECT_TRUE(stack.ok()) << stack.status().ToString();
-  if (!stack.ok()) return {};
-  EmbedGraphOptions options = GraphOptionsFrom(config);
+  testing::FakeTokenizer tokenizer;
+  testing::FakeModel model;
+  ServeGraphOptions options = GraphOptionsFrom(config);
   options.after_infer_for_test = [](const Batch& b) {
     for (const auto& r : b.records) {
       if (r->sequence == 0) std::this_thread::sleep_for(std::chrono::milliseconds(400));
     }
   };
   ArrivalSink sink;
-  auto graph = EmbedGraph::Create(options, DecodeOptionsFrom(config), stack->tokenizer.get(),
-                                  BatcherOptionsFrom(config), stack->model.get(),
-                                  EncodeOptionsFrom(config, *stack), &sink);
+  auto graph = ServeGraph::Create(options, DecodeOptionsFrom(config), &tokenizer,
+                                  BatcherOptionsFrom(config), &model,
+                                  EncodeOptions{OutputFormat::kJson, "fake", "1"}, &sink);
   EXPECT_TRUE(graph.ok()) << graph.status().ToString();
   if (!graph.ok()) return {};
   (*graph)->Start();
@@ -168,7 +170,7 @@ std::map<int32_t, std::vector<uint64_t>> ByPartition(const std::vector<ArrivalSi
   return out;
 }
 
-TEST(EmbedGraphTest, OrderedPerPartitionKeepsArrivalOrderWhenBatchesFinishOutOfOrder) {
+TEST(ServeGraphTest, OrderedPerPartitionKeepsArrivalOrderWhenBatchesFinishOutOfOrder) {
   const auto seen = RunJittered(/*ordered=*/true);
   ASSERT_EQ(seen.size(), 30u);
   const auto parts = ByPartition(seen);
@@ -188,7 +190,7 @@ TEST(EmbedGraphTest, OrderedPerPartitionKeepsArrivalOrderWhenBatchesFinishOutOfO
   EXPECT_EQ(dead, 1);
 }
 
-TEST(EmbedGraphTest, WithoutOrderingTheJitterReordersResults) {
+TEST(ServeGraphTest, WithoutOrderingTheJitterReordersResults) {
   // The control for the test above: the jitter does reorder.
   const auto seen = RunJittered(/*ordered=*/false);
   ASSERT_EQ(seen.size(), 30u);
@@ -213,14 +215,14 @@ class DeadLetterSink : public ResultSink {
   std::map<uint64_t, nlohmann::json> dead_;
 };
 
-TEST(EmbedGraphTest, ExpiredRecordsBecomeDeadLettersOfStageBatch) {
+TEST(ServeGraphTest, ExpiredRecordsBecomeDeadLettersOfStageBatch) {
   Config config = TestConfig({"batch.deadline_ms=1000", "batch.on_expired=dead_letter"});
-  auto stack = LoadModelStack(config);
-  ASSERT_TRUE(stack.ok()) << stack.status().ToString();
+  testing::FakeTokenizer tokenizer;
+  testing::FakeModel model;
   DeadLetterSink sink;
-  auto graph = EmbedGraph::Create(GraphOptionsFrom(config), DecodeOptionsFrom(config),
-                                  stack->tokenizer.get(), BatcherOptionsFrom(config),
-                                  stack->model.get(), EncodeOptionsFrom(config, *stack), &sink);
+  auto graph = ServeGraph::Create(GraphOptionsFrom(config), DecodeOptionsFrom(config),
+                                  &tokenizer, BatcherOptionsFrom(config), &model,
+                                  EncodeOptions{OutputFormat::kJson, "fake", "1"}, &sink);
   ASSERT_TRUE(graph.ok()) << graph.status().ToString();
   (*graph)->Start();
   const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -246,13 +248,155 @@ TEST(EmbedGraphTest, ExpiredRecordsBecomeDeadLettersOfStageBatch) {
   }
 }
 
-TEST(EmbedGraphTest, MissingModelIsNamed) {
+TEST(ServeGraphTest, MissingModelIsNamed) {
   auto c = ParseConfig("", {"model.path=/nonexistent/m"});
   ASSERT_TRUE(c.ok());
   auto stack = LoadModelStack(*c);
   ASSERT_FALSE(stack.ok());
   EXPECT_EQ(stack.status().code(), StatusCode::kNotFound);
   EXPECT_THAT(stack.status().message(), HasSubstr("model.path /nonexistent/m is not a folder"));
+}
+
+// Keeps the encoded bytes of results and dead letters, and the order in
+// which each partition's records reached it.
+class EncodedSink : public ResultSink {
+ public:
+  void Publish(RecordPtr r) override { Add(*r, r->encoded, false); }
+  void PublishDeadLetter(RecordPtr r, std::string encoded) override {
+    Add(*r, std::move(encoded), true);
+  }
+  struct Entry {
+    std::string encoded;
+    bool dead = false;
+  };
+  std::mutex mu_;
+  std::map<uint64_t, Entry> by_sequence_;
+  std::map<int32_t, std::vector<uint64_t>> order_;
+
+ private:
+  void Add(const Record& r, std::string encoded, bool dead) {
+    std::lock_guard<std::mutex> lock(mu_);
+    by_sequence_[r.sequence] = {std::move(encoded), dead};
+    order_[r.coords.partition].push_back(r.sequence);
+  }
+};
+
+struct FakeRun {
+  std::unique_ptr<EncodedSink> sink = std::make_unique<EncodedSink>();
+  int64_t batches = 0;
+};
+
+// Runs `payloads` through a graph with the fake tokenizer and model.
+FakeRun RunFake(const std::vector<std::string>& payloads, const std::vector<std::string>& sets,
+                ModelTask task = ModelTask::kEmbedding, int partitions = 1,
+                std::function<void(const Batch&)> jitter = nullptr) {
+  Config config = TestConfig(sets);
+  testing::FakeTokenizer tokenizer;
+  testing::FakeModel model(task);
+  ServeGraphOptions options = GraphOptionsFrom(config);
+  options.after_infer_for_test = std::move(jitter);
+  FakeRun run;
+  auto graph = ServeGraph::Create(options, DecodeOptionsFrom(config), &tokenizer,
+                                  BatcherOptionsFrom(config), &model,
+                                  EncodeOptions{OutputFormat::kJson, "fake", "1"},
+                                  run.sink.get());
+  EXPECT_TRUE(graph.ok()) << graph.status().ToString();
+  if (!graph.ok()) return run;
+  (*graph)->Start();
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    auto r = std::make_shared<Record>();
+    r->sequence = i;
+    r->coords = {"texts", static_cast<int32_t>(i % partitions), static_cast<int64_t>(i)};
+    r->payload = payloads[i];
+    r->times.arrived_us = NowMicros();
+    (*graph)->Put(std::move(r));
+  }
+  const Status drained = (*graph)->Drain(60000);
+  EXPECT_TRUE(drained.ok()) << drained.ToString();
+  run.batches = model.batches();
+  return run;
+}
+
+TEST(ServeGraphFakeModelTest, EveryRecordGetsItsOwnOutputInPartitionOrderUnderJitter) {
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 300; ++i) {
+    if (i % 17 == 5) {
+      payloads.push_back("");  // a dead letter of decode
+    } else {
+      std::string text;
+      for (int w = 0; w <= i % 7; ++w) text += std::string(1 + (i + w) % 5, 'a') + " ";
+      payloads.push_back(text);
+    }
+  }
+  // Batches finish out of order: each sleeps 0-3 ms, by its first record.
+  auto jitter = [](const Batch& b) {
+    std::this_thread::sleep_for(std::chrono::milliseconds((b.records[0]->sequence * 7) % 4));
+  };
+  FakeRun run = RunFake(payloads,
+                        {"model.instances=3", "batch.max_batch_size=8",
+                         "pipeline.ordered_per_partition=true"},
+                        ModelTask::kEmbedding, /*partitions=*/4, jitter);
+  ASSERT_EQ(run.sink->by_sequence_.size(), payloads.size());
+  // 282 records to infer: batched (at most 8 per batch), not one by one.
+  EXPECT_GE(run.batches, 36);
+  EXPECT_LT(run.batches, 282);
+  testing::FakeTokenizer tokenizer;
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    const auto& entry = run.sink->by_sequence_[i];
+    const nlohmann::json j = nlohmann::json::parse(entry.encoded);
+    if (i % 17 == 5) {
+      EXPECT_TRUE(entry.dead) << i;
+      EXPECT_EQ(j.at("stage"), "decode");
+      EXPECT_EQ(j.at("reason"), "empty text");
+      continue;
+    }
+    ASSERT_FALSE(entry.dead) << i << ": " << entry.encoded;
+    const Encoding e = tokenizer.Encode(payloads[i]);
+    float sum = 0;
+    for (int32_t id : e.ids) sum += static_cast<float>(id);
+    EXPECT_EQ(j.at("embedding").get<std::vector<float>>(),
+              (std::vector<float>{static_cast<float>(e.ids.size()), sum}))
+        << i;
+    EXPECT_EQ(j.at("num_tokens"), e.ids.size());
+    EXPECT_EQ(j.at("source").at("offset"), i);
+  }
+  for (const auto& [partition, seqs] : run.sink->order_) {
+    EXPECT_TRUE(std::is_sorted(seqs.begin(), seqs.end())) << "partition " << partition;
+    EXPECT_EQ(seqs.size(), 75u);
+  }
+}
+
+TEST(ServeGraphFakeModelTest, AFailedBatchIsDeadLettersOfStageInferAndTheRestGoOn) {
+  FakeRun run = RunFake({"one two", "x poison y", "three", "poison"},
+                        {"batch.max_batch_size=1", "model.instances=2"});
+  auto& seen = run.sink->by_sequence_;
+  ASSERT_EQ(seen.size(), 4u);
+  EXPECT_FALSE(seen[0].dead);
+  EXPECT_FALSE(seen[2].dead);
+  for (uint64_t s : {1u, 3u}) {
+    ASSERT_TRUE(seen[s].dead) << s;
+    const nlohmann::json j = nlohmann::json::parse(seen[s].encoded);
+    EXPECT_EQ(j.at("stage"), "infer");
+    EXPECT_THAT(j.at("reason").get<std::string>(), HasSubstr("fake model: poison in row 0"));
+    EXPECT_EQ(j.at("offset"), s);
+  }
+}
+
+TEST(ServeGraphFakeModelTest, ClassificationResultsAreTypedEndToEnd) {
+  FakeRun run = RunFake({"a bb ccc"}, {}, ModelTask::kSequenceClassification);
+  ASSERT_EQ(run.sink->by_sequence_.size(), 1u);
+  const nlohmann::json j = nlohmann::json::parse(run.sink->by_sequence_[0].encoded);
+  // ids 1, 11, 12, 13, 2: logits {0, 5, 3.9}.
+  EXPECT_EQ(j.at("logits").get<std::vector<float>>(), (std::vector<float>{0.f, 5.f, 39.f / 10.f}));
+  const double z = std::exp(0.0) + std::exp(5.0) + std::exp(3.9);
+  EXPECT_EQ(j.at("label"), "short");
+  EXPECT_NEAR(j.at("score").get<double>(), std::exp(5.0) / z, 1e-6);
+  ASSERT_EQ(j.at("labels").size(), 3u);
+  EXPECT_EQ(j.at("labels")[0].at("label"), "short");
+  EXPECT_EQ(j.at("labels")[1].at("label"), "long");
+  EXPECT_EQ(j.at("labels")[2].at("label"), "none");
+  EXPECT_NEAR(j.at("labels")[2].at("score").get<double>(), 1.0 / z, 1e-6);
+  EXPECT_FALSE(j.contains("embedding"));
 }
 
 }  // namespace

@@ -1,4 +1,4 @@
-#include "pipeline/embed_graph.h"
+#include "pipeline/serve_graph.h"
 
 #include <spdlog/spdlog.h>
 #include <tbb/flow_graph.h>
@@ -15,8 +15,8 @@
 #include "nodes/decode/decoder.h"
 #include "nodes/encode/encoder.h"
 #include "nodes/infer/batch_runner.h"
-#include "nodes/infer/embedding_model.h"
-#include "nodes/tokenize/wordpiece_tokenizer.h"
+#include "nodes/infer/model.h"
+#include "nodes/tokenize/tokenizer.h"
 #include "pipeline/partition_order_sink.h"
 
 namespace nlpflow {
@@ -31,8 +31,12 @@ class InferPool {
   using StartFn = std::function<void(Batch*)>;
   using DoneFn = std::function<void(BatchPtr)>;
 
-  InferPool(const EmbeddingModel* model, int instances, StartFn start, DoneFn done)
-      : model_(model), instances_(instances), start_(std::move(start)), done_(std::move(done)) {}
+  InferPool(const Model* model, int32_t pad_id, int instances, StartFn start, DoneFn done)
+      : model_(model),
+        pad_id_(pad_id),
+        instances_(instances),
+        start_(std::move(start)),
+        done_(std::move(done)) {}
   ~InferPool() { Stop(); }
 
   void Start() {
@@ -70,12 +74,13 @@ class InferPool {
         queue_.pop_front();
       }
       start_(batch.get());
-      RunBatch(*model_, batch.get());
+      RunBatch(*model_, pad_id_, batch.get());
       done_(std::move(batch));
     }
   }
 
-  const EmbeddingModel* model_;
+  const Model* model_;
+  const int32_t pad_id_;
   const int instances_;
   const StartFn start_;
   const DoneFn done_;
@@ -86,13 +91,13 @@ class InferPool {
   std::vector<std::thread> threads_;
 };
 
-class EmbedGraph::Impl {
+class ServeGraph::Impl {
  public:
   using DecodeNode = flow::multifunction_node<RecordPtr, std::tuple<RecordPtr, RecordPtr>>;
 
-  Impl(const EmbedGraphOptions& options, const DecodeOptions& decode,
-       const WordPieceTokenizer* tokenizer, const BatcherOptions& batch,
-       const EmbeddingModel* model, const EncodeOptions& encode, ResultSink* sink)
+  Impl(const ServeGraphOptions& options, const DecodeOptions& decode,
+       const Tokenizer* tokenizer, const BatcherOptions& batch, const Model* model,
+       const EncodeOptions& encode, ResultSink* sink)
       : decoder_(decode),
         tokenizer_(tokenizer),
         encoder_(encode),
@@ -107,7 +112,7 @@ class EmbedGraph::Impl {
             // Past its deadline: a dead letter like any other (its offset is
             // committed once the dead letter is acknowledged).
             [this](RecordPtr r) { dead_letter_.try_put(std::move(r)); }),
-        pool_(model, options.infer_instances, [this](Batch* b) { BeforeInfer(b); },
+        pool_(model, tokenizer->pad_id(), options.infer_instances, [this](Batch* b) { BeforeInfer(b); },
               [this](BatchPtr b) { AfterInfer(std::move(b)); }),
         decode_(graph_, Concurrency(options),
                 [this](const RecordPtr& r, DecodeNode::output_ports_type& ports) {
@@ -124,9 +129,8 @@ class EmbedGraph::Impl {
         tokenize_(graph_, Concurrency(options),
                   [this](const RecordPtr& r) {
                     r->times.tokenize_started_us = NowMicros();
-                    Encoding enc = tokenizer_->Encode(r->text);
-                    r->token_ids = std::move(enc.ids);
-                    r->type_ids = std::move(enc.type_ids);
+                    r->encoding = r->text_pair ? tokenizer_->EncodePair(r->text, *r->text_pair)
+                                               : tokenizer_->Encode(r->text);
                     r->times.tokenized_us = NowMicros();
                     batcher_.Add(r);
                     return flow::continue_msg();
@@ -158,7 +162,7 @@ class EmbedGraph::Impl {
     flow::make_edge(flow::output_port<1>(decode_), dead_letter_);
   }
 
-  static size_t Concurrency(const EmbedGraphOptions& o) {
+  static size_t Concurrency(const ServeGraphOptions& o) {
     return o.tokenize_concurrency > 0 ? static_cast<size_t>(o.tokenize_concurrency)
                                       : flow::unlimited;
   }
@@ -235,7 +239,7 @@ class EmbedGraph::Impl {
   }
 
   const Decoder decoder_;
-  const WordPieceTokenizer* tokenizer_;
+  const Tokenizer* tokenizer_;
   const Encoder encoder_;
   // The reorder stage (ordered_per_partition), else null.
   const std::unique_ptr<PartitionOrderSink> order_;
@@ -258,28 +262,28 @@ class EmbedGraph::Impl {
   flow::function_node<RecordPtr, flow::continue_msg> dead_letter_;
 };
 
-Result<std::unique_ptr<EmbedGraph>> EmbedGraph::Create(
-    const EmbedGraphOptions& options, const DecodeOptions& decode,
-    const WordPieceTokenizer* tokenizer, const BatcherOptions& batch,
-    const EmbeddingModel* model, const EncodeOptions& encode, ResultSink* sink) {
+Result<std::unique_ptr<ServeGraph>> ServeGraph::Create(
+    const ServeGraphOptions& options, const DecodeOptions& decode,
+    const Tokenizer* tokenizer, const BatcherOptions& batch, const Model* model,
+    const EncodeOptions& encode, ResultSink* sink) {
   if (tokenizer == nullptr || model == nullptr || sink == nullptr) {
-    return Status::InvalidArgument("EmbedGraph needs a tokenizer, a model and a sink");
+    return Status::InvalidArgument("ServeGraph needs a tokenizer, a model and a sink");
   }
   if (options.infer_instances < 1) {
     return Status::InvalidArgument("infer_instances must be at least 1");
   }
   BatcherOptions b = batch;
   b.max_in_flight_batches = options.infer_instances;
-  return std::unique_ptr<EmbedGraph>(new EmbedGraph(
+  return std::unique_ptr<ServeGraph>(new ServeGraph(
       std::make_unique<Impl>(options, decode, tokenizer, b, model, encode, sink)));
 }
 
-EmbedGraph::EmbedGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-EmbedGraph::~EmbedGraph() = default;
-void EmbedGraph::Start() { impl_->Start(); }
-void EmbedGraph::Put(RecordPtr record) { impl_->Put(std::move(record)); }
-int64_t EmbedGraph::in_graph() const { return impl_->in_graph(); }
-GraphCounts EmbedGraph::counts() const { return impl_->counts(); }
-Status EmbedGraph::Drain(int64_t timeout_ms) { return impl_->Drain(timeout_ms); }
+ServeGraph::ServeGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ServeGraph::~ServeGraph() = default;
+void ServeGraph::Start() { impl_->Start(); }
+void ServeGraph::Put(RecordPtr record) { impl_->Put(std::move(record)); }
+int64_t ServeGraph::in_graph() const { return impl_->in_graph(); }
+GraphCounts ServeGraph::counts() const { return impl_->counts(); }
+Status ServeGraph::Drain(int64_t timeout_ms) { return impl_->Drain(timeout_ms); }
 
 }  // namespace nlpflow
