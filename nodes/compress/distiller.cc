@@ -12,49 +12,9 @@
 
 #include "nodes/compress/pruner.h"
 #include "nodes/compress/student_bert.h"
+#include "nodes/compress/train_loop.h"
 
 namespace nlpflow {
-namespace {
-
-// AdamW (Loshchilov & Hutter): Adam moments, and the weight decay applied
-// to the weights directly rather than through the gradient.
-class AdamW {
- public:
-  AdamW(std::vector<at::Tensor> params, double weight_decay)
-      : params_(std::move(params)), weight_decay_(weight_decay) {
-    for (const at::Tensor& p : params_) {
-      m_.push_back(at::zeros_like(p));
-      v_.push_back(at::zeros_like(p));
-      decay_.push_back(p.dim() >= 2);  // matrices only: not biases, LayerNorms
-    }
-  }
-
-  void Step(double lr) {
-    ++t_;
-    const double c1 = 1 - std::pow(kBeta1, t_), c2 = 1 - std::pow(kBeta2, t_);
-    c10::NoGradGuard no_grad;
-    for (size_t i = 0; i < params_.size(); ++i) {
-      at::Tensor& p = params_[i];
-      const at::Tensor g = p.grad();
-      if (!g.defined()) continue;
-      m_[i].mul_(kBeta1).add_(g, 1 - kBeta1);
-      v_[i].mul_(kBeta2).addcmul_(g, g, 1 - kBeta2);
-      if (decay_[i]) p.mul_(1 - lr * weight_decay_);
-      const at::Tensor denom = (v_[i] / c2).sqrt_().add_(kEps);
-      p.addcdiv_(m_[i], denom, -lr / c1);
-      p.mutable_grad().zero_();
-    }
-  }
-
- private:
-  static constexpr double kBeta1 = 0.9, kBeta2 = 0.999, kEps = 1e-8;
-  std::vector<at::Tensor> params_, m_, v_;
-  std::vector<bool> decay_;
-  double weight_decay_;
-  int64_t t_ = 0;
-};
-
-}  // namespace
 
 std::vector<int64_t> StudentLayerIndices(int64_t teacher_layers, int64_t k) {
   std::vector<int64_t> out;
@@ -80,11 +40,7 @@ Result<TrainReport> TrainStudent(StudentBert* student, const std::vector<Distill
   const int64_t n = static_cast<int64_t>(examples.size());
   const int64_t per_epoch = (n + o.batch_size - 1) / o.batch_size;
   const int64_t steps = per_epoch * o.epochs;
-  const int64_t warmup = static_cast<int64_t>(o.warmup_fraction * steps);
-  auto lr_at = [&](int64_t step) {  // step: 0-based
-    if (step < warmup) return o.learning_rate * (step + 1) / warmup;
-    return o.learning_rate * static_cast<double>(steps - step) / std::max<int64_t>(1, steps - warmup);
-  };
+  const WarmupLinearSchedule schedule(o.learning_rate, steps, o.warmup_fraction);
 
   const bool token_loss = o.teacher != nullptr && o.token_loss_weight > 0;
   auto normalize_rows = [](const at::Tensor& x) {
@@ -124,30 +80,17 @@ Result<TrainReport> TrainStudent(StudentBert* student, const std::vector<Distill
   report.steps = steps;
   std::vector<double> losses;
   std::mt19937_64 rng(o.seed);
+  std::vector<int64_t> lengths;
+  for (const auto& e : examples) lengths.push_back(static_cast<int64_t>(e.ids.size()));
   const auto start = std::chrono::steady_clock::now();
   try {
     student->SetRequiresGrad(true);
     AdamW optimizer(student->TrainableParameters(), o.weight_decay);
     int64_t step = 0;
     for (int epoch = 1; epoch <= o.epochs; ++epoch) {
-      // Shuffle, then sort by length within windows of 16 batches so that
-      // batches carry little padding but still vary from epoch to epoch.
-      std::vector<int64_t> order(n);
-      std::iota(order.begin(), order.end(), 0);
-      std::shuffle(order.begin(), order.end(), rng);
-      const int64_t window = 16LL * o.batch_size;
-      for (int64_t w = 0; w < n; w += window) {
-        std::sort(order.begin() + w, order.begin() + std::min(n, w + window),
-                  [&](int64_t a, int64_t b) { return examples[a].ids.size() < examples[b].ids.size(); });
-      }
-      std::vector<int64_t> batches;
-      for (int64_t b = 0; b < n; b += o.batch_size) batches.push_back(b);
-      std::shuffle(batches.begin(), batches.end(), rng);
-
+      const std::vector<std::vector<int64_t>> batches = EpochBatches(lengths, o.batch_size, &rng);
       double epoch_loss = 0;
-      for (int64_t b : batches) {
-        const std::vector<int64_t> batch(order.begin() + b,
-                                         order.begin() + std::min(n, b + o.batch_size));
+      for (const std::vector<int64_t>& batch : batches) {
         std::vector<const std::vector<int32_t>*> rows;
         std::vector<float> target;
         for (int64_t e : batch) {
@@ -168,7 +111,7 @@ Result<TrainReport> TrainStudent(StudentBert* student, const std::vector<Distill
           loss = at::mse_loss(student->Forward(ids, mask), t);
         }
         loss.backward();
-        const double lr = lr_at(step);
+        const double lr = schedule.At(step);
         optimizer.Step(lr);
         ++step;
         const double value = loss.item<double>();

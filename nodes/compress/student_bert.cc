@@ -16,11 +16,12 @@ namespace {
 namespace fs = std::filesystem;
 
 // Files of a sentence-transformers model folder other than the weights and
-// config.json: the tokenizer and the pooling/normalize modules.
-const char* const kCopiedFiles[] = {
-    "tokenizer.json",         "tokenizer_config.json", "vocab.txt",
-    "special_tokens_map.json", "modules.json",          "sentence_bert_config.json",
-    "config_sentence_transformers.json", "1_Pooling/config.json"};
+// config.json: the tokenizer's, then the pooling/normalize modules.
+const char* const kTokenizerFiles[] = {"tokenizer.json", "tokenizer_config.json", "vocab.txt",
+                                       "special_tokens_map.json"};
+const char* const kSentenceTransformersFiles[] = {
+    "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json",
+    "1_Pooling/config.json"};
 
 }  // namespace
 
@@ -264,6 +265,11 @@ std::pair<at::Tensor, at::Tensor> StudentBert::QkvInputNorm(int64_t layer) const
 
 Status StudentBert::Save(const std::string& dir, const std::string& source_dir,
                          const std::string& extra_config) const {
+  return Save(dir, source_dir, extra_config, SaveLayout());
+}
+
+Status StudentBert::Save(const std::string& dir, const std::string& source_dir,
+                         const std::string& extra_config, const SaveLayout& layout) const {
   const fs::path out(dir);
   std::error_code ec;
   fs::create_directories(out, ec);
@@ -276,17 +282,20 @@ Status StudentBert::Save(const std::string& dir, const std::string& source_dir,
     keep_alive.push_back(c);
     tensors.push_back({name, c.sizes().vec(), c.data_ptr<float>()});
   };
-  add("embeddings.word_embeddings.weight", word_embeddings_);
-  add("embeddings.position_embeddings.weight", position_embeddings_);
-  add("embeddings.token_type_embeddings.weight", token_type_embeddings_);
-  add("embeddings.LayerNorm.weight", embedding_norm_weight_);
-  add("embeddings.LayerNorm.bias", embedding_norm_bias_);
+  auto add_encoder = [&](const std::string& name, const at::Tensor& t) {
+    add(layout.prefix + name, t);
+  };
+  add_encoder("embeddings.word_embeddings.weight", word_embeddings_);
+  add_encoder("embeddings.position_embeddings.weight", position_embeddings_);
+  add_encoder("embeddings.token_type_embeddings.weight", token_type_embeddings_);
+  add_encoder("embeddings.LayerNorm.weight", embedding_norm_weight_);
+  add_encoder("embeddings.LayerNorm.bias", embedding_norm_bias_);
   for (size_t i = 0; i < layers_.size(); ++i) {
     const StudentLayer& l = layers_[i];
     const std::string p = "encoder.layer." + std::to_string(i) + ".";
     auto linear = [&](const std::string& name, const StudentLinear& x) {
-      add(p + name + ".weight", x.weight);
-      add(p + name + ".bias", x.bias);
+      add_encoder(p + name + ".weight", x.weight);
+      add_encoder(p + name + ".bias", x.bias);
     };
     linear("attention.self.query", l.query);
     linear("attention.self.key", l.key);
@@ -294,11 +303,12 @@ Status StudentBert::Save(const std::string& dir, const std::string& source_dir,
     linear("attention.output.dense", l.attention_out);
     linear("intermediate.dense", l.intermediate);
     linear("output.dense", l.output);
-    add(p + "attention.output.LayerNorm.weight", l.attention_norm_weight);
-    add(p + "attention.output.LayerNorm.bias", l.attention_norm_bias);
-    add(p + "output.LayerNorm.weight", l.output_norm_weight);
-    add(p + "output.LayerNorm.bias", l.output_norm_bias);
+    add_encoder(p + "attention.output.LayerNorm.weight", l.attention_norm_weight);
+    add_encoder(p + "attention.output.LayerNorm.bias", l.attention_norm_bias);
+    add_encoder(p + "output.LayerNorm.weight", l.output_norm_weight);
+    add_encoder(p + "output.LayerNorm.bias", l.output_norm_bias);
   }
+  for (const auto& [name, t] : layout.extra_tensors) add(name, t);
   NLPFLOW_RETURN_IF_ERROR(WriteSafetensors((out / "model.safetensors").string(), tensors,
                                            {{"format", "pt"}}));
 
@@ -342,7 +352,12 @@ Status StudentBert::Save(const std::string& dir, const std::string& source_dir,
     o << config.dump(2) << "\n";
     if (!o) return Status::Internal("cannot write " + (out / "config.json").string());
   }
-  for (const char* name : kCopiedFiles) {
+  std::vector<const char*> copied(std::begin(kTokenizerFiles), std::end(kTokenizerFiles));
+  if (layout.sentence_transformers_files) {
+    copied.insert(copied.end(), std::begin(kSentenceTransformersFiles),
+                  std::end(kSentenceTransformersFiles));
+  }
+  for (const char* name : copied) {
     if (!fs::exists(src / name)) continue;
     if (fs::absolute(src / name) == fs::absolute(out / name)) continue;
     fs::create_directories((out / name).parent_path(), ec);

@@ -76,12 +76,26 @@ class StudentBert {
   // attention_out columns.
   void KeepHeads(int64_t layer, const std::vector<int64_t>& keep);
 
+  // What a model folder holds besides the encoder (a BertFor* model: its
+  // encoder under "bert.", the head's tensors beside it).
+  struct SaveLayout {
+    // Put before every encoder tensor's name.
+    std::string prefix;
+    // Written under their own names, after the encoder's.
+    std::vector<std::pair<std::string, at::Tensor>> extra_tensors;
+    // Copy modules.json, 1_Pooling/ and the other sentence-transformers
+    // files (false: only the tokenizer's).
+    bool sentence_transformers_files = true;
+  };
+
   // Writes `dir` (created if needed): model.safetensors, config.json (the
   // source's, with the sizes updated and `extra_config` merged in) and the
-  // tokenizer and sentence-transformers files copied from `source_dir`.
-  // `extra_config` is JSON text of an object (may be "{}").
+  // tokenizer and (as `layout` says) sentence-transformers files copied from
+  // `source_dir`. `extra_config` is JSON text of an object (may be "{}").
   Status Save(const std::string& dir, const std::string& source_dir,
               const std::string& extra_config = "{}") const;
+  Status Save(const std::string& dir, const std::string& source_dir,
+              const std::string& extra_config, const SaveLayout& layout) const;
 
   const BertConfig& config() const { return config_; }
   std::vector<StudentLayer>& layers() { return layers_; }
