@@ -6,6 +6,7 @@
 //   nlpflow validate-config FILE [--set ...]             prints the resolved config
 //   nlpflow tokenize --tokenizer PATH < in > out         ids and offsets per line (tokenize_command.h)
 //   nlpflow distill|prune|quantize|eval --config FILE ... offline compression (compress_commands.h)
+//   nlpflow finetune --config FILE --train F --eval F --out DIR   a classifier (finetune_command.h)
 //
 // Logs go to stderr; stdout carries only a command's output. Exit codes:
 // 0 success, 1 runtime failure, 2 bad command line or config.
@@ -19,6 +20,7 @@
 #include "pipeline/config.h"
 #include "pipeline/demo_command.h"
 #include "pipeline/embed_command.h"
+#include "pipeline/finetune_command.h"
 #include "pipeline/model_stack.h"
 #include "pipeline/serve_command.h"
 #include "pipeline/tokenize_command.h"
@@ -79,6 +81,9 @@ int main(int argc, char** argv) {
   for (CLI::App* cmd : {compress.distill, compress.prune, compress.quantize, compress.eval}) {
     add_config(cmd, false);
   }
+  nlpflow::FinetuneCommandOptions finetune_options;
+  CLI::App* finetune = nlpflow::AddFinetuneCommand(app, &finetune_options);
+  add_config(finetune, false);
 
   try {
     app.parse(argc, argv);
@@ -96,6 +101,7 @@ int main(int argc, char** argv) {
   }
   if (*run) return nlpflow::RunServe(config);
   if (*demo) return nlpflow::RunDemo(config, samples_path);
+  if (*finetune) return nlpflow::RunFinetuneCommand(finetune_options, config);
   if (*compress.distill || *compress.prune || *compress.quantize || *compress.eval) {
     return nlpflow::RunCompressCommand(compress, config);
   }
