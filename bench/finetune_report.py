@@ -91,7 +91,12 @@ def main():
     ap.add_argument("--work", default=os.path.join(ROOT, "build", "finetune"))
     ap.add_argument("--model-out", default=os.path.join(ROOT, "build", "spam-classifier"))
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "results"))
+    ap.add_argument("--render", help="only rewrite the .md from this report .json")
     a = ap.parse_args()
+    if a.render:
+        with open(a.render) as f:
+            write_markdown(a.render[: -len(".json")] + ".md", json.load(f))
+        return
     epochs = 1 if a.quick else a.epochs
     data = os.path.join(a.work, "data")
     log = []
@@ -129,7 +134,8 @@ def main():
     transformers["unexpected_weights"] = hf["unexpected"]
 
     report = {
-        "written": started,
+        "started": started,
+        "finished": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "quick": a.quick,
         "cpu": cpu(),
         "load_average": {"before": load_before, "after": load_average()},
@@ -159,7 +165,8 @@ def write_markdown(path, r):
     lines = [
         "# Fine-tuned spam classifier (all-MiniLM-L6-v2) against the logistic-regression head",
         "",
-        f"Written by `bench/finetune_report.py` ({r['written']}, commit {r['commit']}"
+        f"Written by `bench/finetune_report.py` (run {r['started']} to {r['finished'][-9:]}, "
+        f"commit {r['commit']}"
         f"{', QUICK: not a result' if r['quick'] else ''}). The compression report's "
         f"SpamAssassin split: {r['split']['train']} e-mails to train, {r['split']['test']} held "
         f"out for every number below; subject + start of body, truncated to "
@@ -171,7 +178,7 @@ def write_markdown(path, r):
         f"{r['load_average']['after'][0]:.1f} after). Kept small on purpose on a shared "
         f"machine: {f['epochs']} epochs over {f['train_texts']} texts, batch {f['batch_size']}, "
         f"peak learning rate {f['learning_rate']:g}, {f['steps']} steps in "
-        f"{f['seconds']:.0f} s on 2 threads.",
+        f"{f['seconds']:.0f} s on 2 threads (a time under that load, not a speed figure).",
         "",
         "| model | spam accuracy | spam F1 | ham F1 | macro F1 |",
         "|---|---|---|---|---|",
