@@ -46,9 +46,17 @@ std::function<void(const TrainProgress&)> ProgressPrinter(const std::string& wha
   };
 }
 
+// A failure at run time: exit 1.
 int Fail(const Status& s) {
-  std::cerr << "nlpflow: " << s.message() << "\n";
+  spdlog::error("{}", s.message());
   return 1;
+}
+
+// A bad command line (a missing or out-of-range flag): exit 2, as CLI11's own
+// parse errors.
+int UsageError(const Status& s) {
+  spdlog::error("{}", s.message());
+  return 2;
 }
 
 // Texts from options.texts; an empty corpus is an error.
@@ -132,7 +140,7 @@ nlohmann::json TrainJson(const TrainReport& r) {
 }
 
 int RunDistill(const CompressCommandOptions& o, const Config& config) {
-  if (Status s = CheckOut(o, "distill"); !s.ok()) return Fail(s);
+  if (Status s = CheckOut(o, "distill"); !s.ok()) return UsageError(s);
   // Checked before any work: the sizes against the teacher's config.json.
   auto teacher_config = LoadBertConfig((fs::path(config.model.path) / "config.json").string());
   if (!teacher_config.ok()) {
@@ -141,13 +149,13 @@ int RunDistill(const CompressCommandOptions& o, const Config& config) {
                                  ")"));
   }
   if (o.layers < 1 || o.layers > teacher_config->num_hidden_layers) {
-    return Fail(Status::InvalidArgument(
+    return UsageError(Status::InvalidArgument(
         "distill: --layers " + std::to_string(o.layers) + ": the student must have 1 to " +
         std::to_string(teacher_config->num_hidden_layers) + " layers (the teacher has " +
         std::to_string(teacher_config->num_hidden_layers) + ")"));
   }
   if (o.ffn > teacher_config->intermediate_size || o.ffn < 0) {
-    return Fail(Status::InvalidArgument("distill: --ffn " + std::to_string(o.ffn) +
+    return UsageError(Status::InvalidArgument("distill: --ffn " + std::to_string(o.ffn) +
                                         " must be between 0 (the teacher's) and the teacher's " +
                                         std::to_string(teacher_config->intermediate_size)));
   }
@@ -171,7 +179,7 @@ int RunDistill(const CompressCommandOptions& o, const Config& config) {
 }
 
 int RunPrune(const CompressCommandOptions& o, const Config& config) {
-  if (Status s = CheckOut(o, "prune"); !s.ok()) return Fail(s);
+  if (Status s = CheckOut(o, "prune"); !s.ok()) return UsageError(s);
   std::vector<std::vector<int32_t>> calibration;
   std::vector<DistillExample> examples;
   if (o.method != "l1" || o.recover_epochs > 0) {
@@ -203,7 +211,7 @@ int RunPrune(const CompressCommandOptions& o, const Config& config) {
 }
 
 int RunQuantize(const CompressCommandOptions& o, const Config& config) {
-  if (Status s = CheckOut(o, "quantize"); !s.ok()) return Fail(s);
+  if (Status s = CheckOut(o, "quantize"); !s.ok()) return UsageError(s);
   std::vector<std::vector<int32_t>> calibration;
   if (o.mode == "static") {
     CompressCommandOptions limited = o;
@@ -265,7 +273,7 @@ int64_t FolderBytes(const std::string& dir) {
 
 int RunEval(const CompressCommandOptions& o, const Config& config) {
   if (o.variant.empty() || o.train.empty() || o.test.empty()) {
-    return Fail(Status::InvalidArgument("eval: --variant, --train and --test are required"));
+    return UsageError(Status::InvalidArgument("eval: --variant, --train and --test are required"));
   }
   std::vector<int> train_labels, test_labels;
   auto train = ReadTexts(o.train, o.max_texts, &train_labels);

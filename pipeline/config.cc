@@ -4,18 +4,22 @@
 
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
 #include <sstream>
+#include <type_traits>
 
 namespace nlpflow {
 namespace {
 
 // Maps whose keys are free-form (librdkafka property names contain dots).
 bool IsFreeFormMap(const std::string& section, const std::string& field) {
-  return section == "kafka" && (field == "consumer" || field == "producer");
+  return section == "kafka" &&
+         (field == "consumer" || field == "producer" || field == "properties");
 }
 
 Status KeyError(const std::string& key, const std::string& problem) {
@@ -29,6 +33,55 @@ std::string Describe(const YAML::Node& node) {
   return "nothing";
 }
 
+// Expands "${NAME}" and "${NAME:-default}" in `text` from the environment
+// (the default when NAME is unset or empty, as in the shell); "$${" is a
+// literal "${". An unset NAME without a default is an error naming `key` and
+// NAME, never the text (it may be a secret).
+Status ExpandEnv(const std::string& key, const std::string& text, std::string* out) {
+  out->clear();
+  size_t i = 0;
+  while (i < text.size()) {
+    if (text.compare(i, 3, "$${") == 0) {
+      *out += "${";
+      i += 3;
+      continue;
+    }
+    if (text.compare(i, 2, "${") != 0) {
+      *out += text[i++];
+      continue;
+    }
+    const size_t close = text.find('}', i + 2);
+    if (close == std::string::npos) return KeyError(key, "unterminated ${ (write $${ for a literal one)");
+    const std::string inner = text.substr(i + 2, close - i - 2);
+    const size_t sep = inner.find(":-");
+    const std::string name = inner.substr(0, sep);
+    const bool valid_name =
+        !name.empty() && !std::isdigit(static_cast<unsigned char>(name[0])) &&
+        name.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") ==
+            std::string::npos;
+    if (!valid_name) {
+      return KeyError(key, "'${" + inner + "}' is not ${NAME} or ${NAME:-default}");
+    }
+    const char* env = std::getenv(name.c_str());
+    if (env != nullptr && *env != '\0') {
+      *out += env;
+    } else if (sep != std::string::npos) {
+      *out += inner.substr(sep + 2);
+    } else if (env != nullptr) {
+      *out += env;  // set but empty, no default: empty, as the shell does
+    } else {
+      return KeyError(key, "environment variable " + name + " is not set");
+    }
+    i = close + 1;
+  }
+  return Status::Ok();
+}
+
+// A scalar's text with the environment expanded (see ExpandEnv).
+Status ScalarText(const YAML::Node& node, const std::string& key, std::string* out) {
+  return ExpandEnv(key, node.Scalar(), out);
+}
+
 // Reads one field of a section. The field functions below convert and
 // report type errors with the full key.
 template <typename T>
@@ -38,11 +91,16 @@ Status Convert(const YAML::Node& node, const std::string& key,
     return KeyError(key, std::string("expected ") + expected + ", got " +
                              Describe(node));
   }
-  try {
-    *out = node.as<T>();
-  } catch (const YAML::Exception&) {
-    return KeyError(key, std::string("expected ") + expected + ", got " +
-                             Describe(node));
+  std::string text;
+  NLPFLOW_RETURN_IF_ERROR(ScalarText(node, key, &text));
+  if constexpr (std::is_same_v<T, std::string>) {
+    *out = std::move(text);
+  } else {
+    try {
+      *out = YAML::Node(text).as<T>();
+    } catch (const YAML::Exception&) {
+      return KeyError(key, std::string("expected ") + expected + ", got '" + text + "'");
+    }
   }
   return Status::Ok();
 }
@@ -63,7 +121,9 @@ Status ReadField(const YAML::Node& n, const std::string& key,
                  std::vector<std::string>* out) {
   out->clear();
   if (n.IsScalar()) {  // a single topic may be written without brackets
-    out->push_back(n.Scalar());
+    std::string text;
+    NLPFLOW_RETURN_IF_ERROR(ScalarText(n, key, &text));
+    out->push_back(std::move(text));
     return Status::Ok();
   }
   if (!n.IsSequence()) {
@@ -74,7 +134,9 @@ Status ReadField(const YAML::Node& n, const std::string& key,
       return KeyError(key, "expected a list of strings, got an item that is " +
                                Describe(item));
     }
-    out->push_back(item.Scalar());
+    std::string text;
+    NLPFLOW_RETURN_IF_ERROR(ScalarText(item, key, &text));
+    out->push_back(std::move(text));
   }
   return Status::Ok();
 }
@@ -89,7 +151,7 @@ Status ReadField(const YAML::Node& n, const std::string& key,
       return KeyError(key + "." + name, "expected a scalar value, got " +
                                             Describe(kv.second));
     }
-    (*out)[name] = kv.second.Scalar();
+    NLPFLOW_RETURN_IF_ERROR(ScalarText(kv.second, key + "." + name, &(*out)[name]));
   }
   return Status::Ok();
 }
@@ -127,37 +189,91 @@ void EmitField(YAML::Emitter& out, const Secret& v) {
   out << (v.value->empty() ? std::string() : std::string("****"));
 }
 
-// One section: its fields by name. Reading a section rejects unknown keys;
-// dumping writes every field, in the order they were declared.
+// The type of a field as the reference names it.
+const char* TypeName(const std::string*) { return "string"; }
+const char* TypeName(const int*) { return "integer"; }
+const char* TypeName(const int64_t*) { return "integer"; }
+const char* TypeName(const bool*) { return "bool"; }
+const char* TypeName(const std::vector<std::string>*) { return "list of strings"; }
+const char* TypeName(const std::map<std::string, std::string>*) { return "map"; }
+
+// The unit of a field, from its name's suffix (STYLE: a unit in the name).
+std::string UnitOf(const std::string& field) {
+  auto ends = [&](const char* suffix) {
+    const std::string x(suffix);
+    return field.size() > x.size() && field.compare(field.size() - x.size(), x.size(), x) == 0;
+  };
+  if (ends("_ms")) return "milliseconds";
+  if (ends("_us")) return "microseconds";
+  if (ends("_bytes")) return "bytes";
+  if (ends("_tokens")) return "tokens";
+  return "";
+}
+
+// One row of the config reference (ConfigReference).
+struct FieldDoc {
+  std::string key;
+  std::string type;
+  std::string default_value;
+  std::string unit;
+  std::string effect;
+};
+
+// One section: its fields by name, each with the sentence that says what it
+// does. Reading a section rejects unknown keys; dumping writes every field,
+// in the order they were declared; the reference lists them in that order.
 class Section {
  public:
   explicit Section(std::string name) : name_(std::move(name)) {}
 
   template <typename T>
-  Section& Field(const std::string& field, T* target) {
+  Section& Field(const std::string& field, T* target, const char* effect) {
     readers_[field] = [key = name_ + "." + field, target](const YAML::Node& n) {
       return ReadField(n, key, target);
     };
-    emitters_.emplace_back(field, [target](YAML::Emitter& out) { EmitField(out, *target); });
+    fields_.push_back({field, TypeName(target), effect,
+                       [target](YAML::Emitter& out) { EmitField(out, *target); }});
     return *this;
   }
 
-  Section& SecretField(const std::string& field, std::string* target) {
+  // A file or folder: a relative value given in the config file is resolved
+  // against the file's folder (see ParseConfig).
+  Section& PathField(const std::string& field, std::string* target, const char* effect) {
+    Field(field, target, effect);
+    fields_.back().type = "path";
+    paths_[field] = target;
+    return *this;
+  }
+
+  Section& SecretField(const std::string& field, std::string* target, const char* effect) {
     readers_[field] = [key = name_ + "." + field, target](const YAML::Node& n) {
       Secret s{target};
       return ReadField(n, key, &s);
     };
-    emitters_.emplace_back(field, [target](YAML::Emitter& out) { EmitField(out, Secret{target}); });
+    fields_.push_back({field, "string (secret)", effect,
+                       [target](YAML::Emitter& out) { EmitField(out, Secret{target}); }});
     return *this;
   }
 
   void Dump(YAML::Emitter& out) const {
     out << YAML::Key << name_ << YAML::Value << YAML::BeginMap;
-    for (const auto& [field, emit] : emitters_) {
-      out << YAML::Key << field << YAML::Value;
-      emit(out);
+    for (const auto& f : fields_) {
+      out << YAML::Key << f.field << YAML::Value;
+      f.emit(out);
     }
     out << YAML::EndMap;
+  }
+
+  // The reference rows, with the current values as the defaults.
+  std::vector<FieldDoc> Docs() const {
+    std::vector<FieldDoc> docs;
+    for (const auto& f : fields_) {
+      YAML::Emitter value;
+      value << YAML::Flow;
+      f.emit(value);
+      docs.push_back({name_ + "." + f.field, f.type, value.c_str(), UnitOf(f.field), f.effect});
+    }
+    return docs;
   }
 
   Status Read(const YAML::Node& node) const {
@@ -177,9 +293,37 @@ class Section {
     return Status::Ok();
   }
 
+  // The path fields that `node` (this section in the file) sets, as keys.
+  std::set<std::string> PathKeysIn(const YAML::Node& node) const {
+    std::set<std::string> keys;
+    if (!node || !node.IsMap()) return keys;
+    for (const auto& [field, unused] : paths_) {
+      if (node[field]) keys.insert(name_ + "." + field);
+    }
+    return keys;
+  }
+
+  // Makes the relative values of the path fields in `keys` relative to
+  // `base_dir` instead of the working directory.
+  void ResolvePaths(const std::set<std::string>& keys, const std::string& base_dir) const {
+    for (const auto& [field, target] : paths_) {
+      if (!keys.count(name_ + "." + field) || target->empty()) continue;
+      const std::filesystem::path p(*target);
+      if (p.is_absolute()) continue;
+      *target = (std::filesystem::path(base_dir) / p).lexically_normal().string();
+    }
+  }
+
   const std::string& name() const { return name_; }
 
  private:
+  struct FieldEntry {
+    std::string field;
+    std::string type;
+    std::string effect;
+    std::function<void(YAML::Emitter&)> emit;
+  };
+
   std::string KnownKeys() const {
     std::string out;
     for (const auto& [field, unused] : readers_) {
@@ -191,93 +335,187 @@ class Section {
 
   std::string name_;
   std::map<std::string, std::function<Status(const YAML::Node&)>> readers_;
-  std::vector<std::pair<std::string, std::function<void(YAML::Emitter&)>>> emitters_;
+  std::vector<FieldEntry> fields_;
+  std::map<std::string, std::string*> paths_;
 };
 
+// The field table: every key, its target and its effect. The defaults,
+// types and units in docs/config.md come from here (ConfigReference); the
+// comments in config.h say more.
 std::vector<Section> Sections(Config* c) {
   std::vector<Section> s;
   s.emplace_back("kafka");
   s.back()
-      .Field("bootstrap_servers", &c->kafka.bootstrap_servers)
-      .Field("group_id", &c->kafka.group_id)
-      .Field("client_id", &c->kafka.client_id)
-      .Field("input_topics", &c->kafka.input_topics)
-      .Field("output_topic", &c->kafka.output_topic)
-      .Field("dead_letter_topic", &c->kafka.dead_letter_topic)
-      .Field("topic_partitions", &c->kafka.topic_partitions)
-      .Field("topic_replication", &c->kafka.topic_replication)
-      .Field("commit_interval_ms", &c->kafka.commit_interval_ms)
-      .Field("connect_timeout_ms", &c->kafka.connect_timeout_ms)
-      .Field("consumer", &c->kafka.consumer)
-      .Field("producer", &c->kafka.producer);
+      .Field("bootstrap_servers", &c->kafka.bootstrap_servers,
+             "Brokers, host:port[,host:port...]; \"embedded\" starts an in-process "
+             "Kafka-protocol broker on loopback.")
+      .Field("group_id", &c->kafka.group_id,
+             "Consumer group; instances with the same group split the partitions.")
+      .Field("client_id", &c->kafka.client_id, "client.id of the consumer and the producer.")
+      .Field("input_topics", &c->kafka.input_topics, "Topics to read texts from.")
+      .Field("output_topic", &c->kafka.output_topic, "Topic the results are written to.")
+      .Field("dead_letter_topic", &c->kafka.dead_letter_topic,
+             "Topic for records that cannot be processed, with their reason.")
+      .Field("topic_partitions", &c->kafka.topic_partitions,
+             "Partitions of the topics nlpflow creates when missing.")
+      .Field("topic_replication", &c->kafka.topic_replication,
+             "Replication factor of the topics nlpflow creates.")
+      .Field("commit_interval_ms", &c->kafka.commit_interval_ms,
+             "How often done offsets are committed: lower repeats fewer records after a crash, "
+             "higher sends fewer commits.")
+      .Field("connect_timeout_ms", &c->kafka.connect_timeout_ms,
+             "How long start-up waits for the broker before failing.")
+      .Field("properties", &c->kafka.properties,
+             "librdkafka properties for both the consumer and the producer (e.g. "
+             "sasl.oauthbearer.*, client.rack); applied after security.*, before "
+             "kafka.consumer / kafka.producer.")
+      .Field("consumer", &c->kafka.consumer,
+             "librdkafka properties for the consumer only, applied last.")
+      .Field("producer", &c->kafka.producer,
+             "librdkafka properties for the producer (and topic admin) only, applied last.");
   s.emplace_back("input");
   s.back()
-      .Field("format", &c->input.format)
-      .Field("json_text_field", &c->input.json_text_field)
-      .Field("json_id_field", &c->input.json_id_field)
-      .Field("max_record_bytes", &c->input.max_record_bytes);
+      .Field("format", &c->input.format,
+             "text (the value is UTF-8 text), json (an object with a text field) or protobuf "
+             "(nlpflow.v1.InputRecord).")
+      .Field("json_text_field", &c->input.json_text_field, "json: the field holding the text.")
+      .Field("json_id_field", &c->input.json_id_field,
+             "json: the field holding the record's id, copied into the result.")
+      .Field("max_record_bytes", &c->input.max_record_bytes,
+             "Larger records become dead letters (\"record too large\").");
   s.emplace_back("tokenizer");
   s.back()
-      .Field("path", &c->tokenizer.path)
-      .Field("max_length", &c->tokenizer.max_length);
+      .PathField("path", &c->tokenizer.path,
+                 "Folder with tokenizer.json or vocab.txt; empty: model.path.")
+      .Field("max_length", &c->tokenizer.max_length,
+             "Truncation in tokens, special tokens included; 0: the model's own "
+             "(max_seq_length, else its position limit).");
   s.emplace_back("batch");
   s.back()
-      .Field("policy", &c->batch.policy)
-      .Field("max_batch_size", &c->batch.max_batch_size)
-      .Field("max_batch_tokens", &c->batch.max_batch_tokens)
-      .Field("max_batch_real_tokens", &c->batch.max_batch_real_tokens)
-      .Field("max_queue_delay_us", &c->batch.max_queue_delay_us)
-      .Field("deadline_ms", &c->batch.deadline_ms)
-      .Field("on_expired", &c->batch.on_expired)
-      .Field("priority_header", &c->batch.priority_header);
+      .Field("policy", &c->batch.policy,
+             "dynamic (sends when full, at max_queue_delay_us or when nothing more is coming; "
+             "groups similar lengths) or fixed (waits for a full batch or the delay).")
+      .Field("max_batch_size", &c->batch.max_batch_size, "Records in one batch at most.")
+      .Field("max_batch_tokens", &c->batch.max_batch_tokens,
+             "Records x longest record in one batch at most (padding included); 0: no limit.")
+      .Field("max_batch_real_tokens", &c->batch.max_batch_real_tokens,
+             "Sum of the records' tokens in one batch at most (padding excluded); 0: no limit. "
+             "Bounds how long a record waits behind a running batch.")
+      .Field("max_queue_delay_us", &c->batch.max_queue_delay_us,
+             "How long the oldest waiting record may wait for others while a model instance "
+             "is free.")
+      .Field("deadline_ms", &c->batch.deadline_ms,
+             "Per-record deadline after its Kafka timestamp; 0: none.")
+      .Field("on_expired", &c->batch.on_expired,
+             "dead_letter (stage batch, reason expired) or process, for a record past its "
+             "deadline.")
+      .Field("priority_header", &c->batch.priority_header,
+             "Records whose header of this name is \"high\" are batched first; empty: one "
+             "priority.");
   s.emplace_back("model");
   s.back()
-      .Field("path", &c->model.path)
-      .Field("name", &c->model.name)
-      .Field("version", &c->model.version)
-      .Field("task", &c->model.task)
-      .Field("pooling", &c->model.pooling)
-      .Field("normalize", &c->model.normalize)
-      .Field("precision", &c->model.precision)
-      .Field("threads", &c->model.threads)
-      .Field("instances", &c->model.instances);
+      .PathField("path", &c->model.path,
+                 "Folder with config.json and model.safetensors (Hugging Face layout).")
+      .Field("name", &c->model.name, "Published with every result; empty: the folder's name.")
+      .Field("version", &c->model.version,
+             "Published with every result; empty: a fingerprint of the weights file.")
+      .Field("task", &c->model.task, "The model's task: embedding.")
+      .Field("pooling", &c->model.pooling,
+             "mean, cls or max; empty: the model folder's sentence-transformers setting, else "
+             "mean.")
+      .Field("normalize", &c->model.normalize, "Scale embeddings to unit length.")
+      .Field("precision", &c->model.precision,
+             "fp32 or int8 (int8 weights and activations on oneDNN: faster, cosine to fp32 "
+             "about 0.995).")
+      .Field("threads", &c->model.threads, "Intra-op threads per model instance.")
+      .Field("instances", &c->model.instances,
+             "Model instances running batches at the same time; they share weights.");
   s.emplace_back("output");
-  s.back().Field("format", &c->output.format);
+  s.back().Field("format", &c->output.format,
+                 "json or protobuf (schemas/result.proto), for results and dead letters.");
   s.emplace_back("pipeline");
   s.back()
-      .Field("max_in_flight", &c->pipeline.max_in_flight)
-      .Field("shutdown_timeout_ms", &c->pipeline.shutdown_timeout_ms)
-      .Field("tokenize_concurrency", &c->pipeline.tokenize_concurrency)
-      .Field("ordered_per_partition", &c->pipeline.ordered_per_partition);
+      .Field("max_in_flight", &c->pipeline.max_in_flight,
+             "Records between source and sink at most; at the bound the source pauses.")
+      .Field("shutdown_timeout_ms", &c->pipeline.shutdown_timeout_ms,
+             "On stop, how long to wait for in-flight records to be acknowledged.")
+      .Field("tokenize_concurrency", &c->pipeline.tokenize_concurrency,
+             "Records decoded and tokenized in parallel; 0: the number of cores.")
+      .Field("ordered_per_partition", &c->pipeline.ordered_per_partition,
+             "true: each input partition's results leave in input order.");
   s.emplace_back("metrics");
-  s.back().Field("listen", &c->metrics.listen);
+  s.back().Field("listen", &c->metrics.listen,
+                 "host:port of /metrics, /healthz and /readyz; port 0: a free port; \"\": off.");
   s.emplace_back("delivery");
   s.back()
-      .Field("mode", &c->delivery.mode)
-      .Field("transactional_id", &c->delivery.transactional_id)
-      .Field("instance_id", &c->delivery.instance_id)
-      .Field("commit_interval_ms", &c->delivery.commit_interval_ms)
-      .Field("transaction_timeout_ms", &c->delivery.transaction_timeout_ms)
-      .Field("revoke_timeout_ms", &c->delivery.revoke_timeout_ms);
+      .Field("mode", &c->delivery.mode,
+             "at_least_once (commit after acknowledgement) or exactly_once (Kafka "
+             "transactions).")
+      .Field("transactional_id", &c->delivery.transactional_id,
+             "exactly_once: the producer's transactional.id; empty: "
+             "<kafka.group_id>-<instance_id>.")
+      .Field("instance_id", &c->delivery.instance_id,
+             "Empty: $NLPFLOW_INSTANCE_ID, else the host name.")
+      .Field("commit_interval_ms", &c->delivery.commit_interval_ms,
+             "exactly_once: how long a transaction stays open.")
+      .Field("transaction_timeout_ms", &c->delivery.transaction_timeout_ms,
+             "exactly_once: librdkafka transaction.timeout.ms.")
+      .Field("revoke_timeout_ms", &c->delivery.revoke_timeout_ms,
+             "On a revoke, how long to wait for the revoked partitions' records.");
   s.emplace_back("security");
   s.back()
-      .Field("protocol", &c->security.protocol)
-      .Field("sasl_mechanism", &c->security.sasl_mechanism)
-      .Field("sasl_username", &c->security.sasl_username)
-      .SecretField("sasl_password", &c->security.sasl_password)
-      .Field("sasl_password_file", &c->security.sasl_password_file)
-      .Field("ssl_ca_location", &c->security.ssl_ca_location)
-      .Field("ssl_certificate_location", &c->security.ssl_certificate_location)
-      .Field("ssl_key_location", &c->security.ssl_key_location)
-      .SecretField("ssl_key_password", &c->security.ssl_key_password)
-      .Field("ssl_key_password_file", &c->security.ssl_key_password_file)
-      .Field("ssl_verify_hostname", &c->security.ssl_verify_hostname);
+      .Field("protocol", &c->security.protocol,
+             "plaintext, ssl, sasl_plaintext or sasl_ssl (librdkafka security.protocol).")
+      .Field("sasl_mechanism", &c->security.sasl_mechanism,
+             "SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN.")
+      .Field("sasl_username", &c->security.sasl_username, "SASL user name.")
+      .SecretField("sasl_password", &c->security.sasl_password,
+                   "SASL password; write ${NAME} to read it from the environment.")
+      .PathField("sasl_password_file", &c->security.sasl_password_file,
+                 "File holding the SASL password (instead of sasl_password).")
+      .PathField("ssl_ca_location", &c->security.ssl_ca_location,
+                 "CA bundle of the brokers' certificates; empty: the system's.")
+      .PathField("ssl_certificate_location", &c->security.ssl_certificate_location,
+                 "Client certificate.")
+      .PathField("ssl_key_location", &c->security.ssl_key_location, "Client certificate's key.")
+      .SecretField("ssl_key_password", &c->security.ssl_key_password,
+                   "The key's password; ${NAME} reads the environment.")
+      .PathField("ssl_key_password_file", &c->security.ssl_key_password_file,
+                 "File holding the key's password.")
+      .Field("ssl_verify_hostname", &c->security.ssl_verify_hostname,
+             "Check that a broker's certificate names the host connected to.");
   s.emplace_back("logging");
-  s.back().Field("level", &c->logging.level);
+  s.back()
+      .Field("level", &c->logging.level, "trace, debug, info, warn, error or off.")
+      .Field("format", &c->logging.format,
+             "text (a line with the local time and its UTC offset) or json (one object per "
+             "line, time in UTC RFC 3339).");
   return s;
 }
 
-Status ApplyOverride(YAML::Node& root, const std::string& assignment) {
+// A key given twice in one map (a section given twice, a field given twice
+// in a section, a property twice in a map) is an error: YAML parsers keep
+// one of them silently, and which one is not what the reader of the file
+// expects. Lines are 1-based.
+Status CheckNoDuplicateKeys(const YAML::Node& node, const std::string& path) {
+  if (!node.IsMap()) return Status::Ok();
+  std::map<std::string, int> lines;
+  for (const auto& kv : node) {
+    const std::string name = kv.first.Scalar();
+    const std::string key = path.empty() ? name : path + "." + name;
+    const int line = kv.first.Mark().line + 1;
+    auto [it, inserted] = lines.emplace(name, line);
+    if (!inserted) {
+      return KeyError(key, std::string(path.empty() ? "section" : "key") + " given twice (lines " +
+                               std::to_string(it->second) + " and " + std::to_string(line) + ")");
+    }
+    NLPFLOW_RETURN_IF_ERROR(CheckNoDuplicateKeys(kv.second, key));
+  }
+  return Status::Ok();
+}
+
+// Applies one --set; `key` is set to the key it set ("section.field").
+Status ApplyOverride(YAML::Node& root, const std::string& assignment, std::string* set_key) {
   const size_t eq = assignment.find('=');
   if (eq == std::string::npos || eq == 0) {
     return Status::InvalidArgument("--set " + assignment +
@@ -291,6 +529,7 @@ Status ApplyOverride(YAML::Node& root, const std::string& assignment) {
   }
   const std::string section = key.substr(0, dot1);
   std::string field = key.substr(dot1 + 1);
+  *set_key = key;
   std::string map_key;
   const size_t dot2 = field.find('.');
   if (dot2 != std::string::npos) {
@@ -342,8 +581,8 @@ Status NotEmpty(const std::string& key, const std::string& v) {
   return Status::Ok();
 }
 
-// Resolves "${NAME}" and *_file secrets into `value`. The errors name the
-// key and the variable or file, never the secret.
+// Resolves a *_file secret into `value` ("${NAME}" was expanded when the
+// field was read). The errors name the key and the file, never the secret.
 Status ResolveSecret(const std::string& key, std::string* value, const std::string& file) {
   if (!file.empty()) {
     if (!value->empty()) {
@@ -356,14 +595,6 @@ Status ResolveSecret(const std::string& key, std::string* value, const std::stri
     *value = text.str();
     while (!value->empty() && (value->back() == '\n' || value->back() == '\r')) value->pop_back();
     return Status::Ok();
-  }
-  if (value->size() > 3 && value->compare(0, 2, "${") == 0 && value->back() == '}') {
-    const std::string name = value->substr(2, value->size() - 3);
-    const char* env = std::getenv(name.c_str());
-    if (env == nullptr) {
-      return KeyError(key, "environment variable " + name + " is not set");
-    }
-    *value = env;
   }
   return Status::Ok();
 }
@@ -471,8 +702,10 @@ Status Validate(const Config& c) {
   NLPFLOW_RETURN_IF_ERROR(InRange("delivery.transaction_timeout_ms", c.delivery.transaction_timeout_ms, 1000, 900000));
   NLPFLOW_RETURN_IF_ERROR(InRange("delivery.revoke_timeout_ms", c.delivery.revoke_timeout_ms, 0, 600000));
   if (c.delivery.mode == "exactly_once") {
-    auto mt = c.kafka.producer.find("message.timeout.ms");
-    if (mt != c.kafka.producer.end()) {
+    std::map<std::string, std::string> producer = c.kafka.properties;
+    for (const auto& [k, v] : c.kafka.producer) producer[k] = v;
+    auto mt = producer.find("message.timeout.ms");
+    if (mt != producer.end()) {
       int64_t v = -1;
       try {
         v = std::stoll(mt->second);
@@ -486,7 +719,7 @@ Status Validate(const Config& c) {
       }
     }
     for (const char* own : {"transactional.id", "transaction.timeout.ms"}) {
-      if (c.kafka.producer.count(own)) {
+      if (c.kafka.producer.count(own) || c.kafka.properties.count(own)) {
         return KeyError(std::string("kafka.producer.") + own,
                         "is set by delivery.* in exactly_once mode; remove it");
       }
@@ -495,6 +728,9 @@ Status Validate(const Config& c) {
   if (!IsOneOf(c.logging.level, {"trace", "debug", "info", "warn", "error", "off"})) {
     return KeyError("logging.level", "must be trace, debug, info, warn, error or off, got '" +
                                          c.logging.level + "'");
+  }
+  if (!IsOneOf(c.logging.format, {"text", "json"})) {
+    return KeyError("logging.format", "must be text or json, got '" + c.logging.format + "'");
   }
   return Status::Ok();
 }
@@ -526,7 +762,8 @@ Result<std::pair<std::string, int>> ParseListenAddress(const std::string& listen
 }
 
 Result<Config> ParseConfig(const std::string& yaml_text,
-                           const std::vector<std::string>& overrides) {
+                           const std::vector<std::string>& overrides,
+                           const std::string& base_dir) {
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);
@@ -538,10 +775,22 @@ Result<Config> ParseConfig(const std::string& yaml_text,
     return Status::InvalidArgument("config must be a YAML map of sections, got " +
                                    Describe(root));
   }
-  for (const auto& o : overrides) NLPFLOW_RETURN_IF_ERROR(ApplyOverride(root, o));
+  NLPFLOW_RETURN_IF_ERROR(CheckNoDuplicateKeys(root, ""));
 
   Config config;
   const std::vector<Section> sections = Sections(&config);
+  // Paths written in the file are relative to the file; those from --set and
+  // the defaults stay relative to the working directory.
+  std::set<std::string> file_paths;
+  for (const auto& s : sections) {
+    if (root[s.name()]) file_paths.merge(s.PathKeysIn(root[s.name()]));
+  }
+  for (const auto& o : overrides) {
+    std::string key;
+    NLPFLOW_RETURN_IF_ERROR(ApplyOverride(root, o, &key));
+    file_paths.erase(key);
+  }
+
   std::set<std::string> known;
   for (const auto& s : sections) known.insert(s.name());
   for (const auto& kv : root) {
@@ -553,6 +802,9 @@ Result<Config> ParseConfig(const std::string& yaml_text,
     }
   }
   for (const auto& s : sections) NLPFLOW_RETURN_IF_ERROR(s.Read(root[s.name()]));
+  if (!base_dir.empty()) {
+    for (const auto& s : sections) s.ResolvePaths(file_paths, base_dir);
+  }
   NLPFLOW_RETURN_IF_ERROR(Validate(config));
   NLPFLOW_RETURN_IF_ERROR(ValidateSecurity(&config.security));
   return config;
@@ -564,7 +816,9 @@ Result<Config> LoadConfig(const std::string& path,
   if (!in) return Status::NotFound("config file " + path + " cannot be read");
   std::stringstream text;
   text << in.rdbuf();
-  auto config = ParseConfig(text.str(), overrides);
+  std::string base_dir = std::filesystem::path(path).parent_path().string();
+  if (base_dir.empty()) base_dir = ".";
+  auto config = ParseConfig(text.str(), overrides, base_dir);
   if (!config.ok()) return config.status().WithContext(path);
   return config;
 }
@@ -595,6 +849,7 @@ std::map<std::string, std::string> WithSecurity(const Config& config,
                                                 const std::map<std::string, std::string>& user) {
   std::map<std::string, std::string> out;
   for (const auto& [k, v] : SecurityProperties(config)) out[k] = v;
+  for (const auto& [k, v] : config.kafka.properties) out[k] = v;
   for (const auto& [k, v] : user) out[k] = v;
   return out;
 }
@@ -623,6 +878,33 @@ std::string DumpConfig(const Config& c) {
   for (const auto& section : Sections(&copy)) section.Dump(out);
   out << YAML::EndMap;
   return std::string(out.c_str()) + "\n";
+}
+
+std::string ConfigReference() {
+  Config defaults;
+  std::string out =
+      "# Config reference\n\n"
+      "Generated from the field table in pipeline/config.cc by `nlpflow config-reference`;\n"
+      "tests/pipeline/config_test.cc fails when this file is stale. pipeline/config.h says\n"
+      "more about each key.\n\n"
+      "- Every string value may use `${NAME}` and `${NAME:-default}` (the environment;\n"
+      "  `$${` is a literal `${`); an unset NAME without a default is an error.\n"
+      "- A relative path (the keys of type path) written in the config file is resolved\n"
+      "  against the file's folder; one given with `--set`, and the defaults, against the\n"
+      "  working directory.\n"
+      "- A section or a key given twice is an error, as is an unknown one.\n";
+  for (const auto& section : Sections(&defaults)) {
+    out += "\n## " + section.name() + "\n\n| key | type | default | unit | effect |\n|---|---|---|---|---|\n";
+    for (const FieldDoc& d : section.Docs()) {
+      std::string effect = d.effect;
+      for (size_t i = 0; (i = effect.find('|', i)) != std::string::npos; i += 2) {
+        effect.replace(i, 1, "\\|");
+      }
+      out += "| `" + d.key + "` | " + d.type + " | `" + d.default_value + "` | " + d.unit +
+             " | " + effect + " |\n";
+    }
+  }
+  return out;
 }
 
 }  // namespace nlpflow

@@ -39,6 +39,9 @@ struct KafkaConfig {
   int commit_interval_ms = 200;
   // How long start-up waits for the broker before giving up with an error.
   int connect_timeout_ms = 10000;
+  // librdkafka properties for both clients (e.g. OAUTHBEARER settings,
+  // client.rack), applied after security.* and before consumer / producer.
+  std::map<std::string, std::string> properties;
   // Extra librdkafka properties, applied last (they override nlpflow's own).
   std::map<std::string, std::string> consumer;
   std::map<std::string, std::string> producer;
@@ -217,6 +220,11 @@ struct DeliveryConfig {
 struct LoggingConfig {
   // trace | debug | info | warn | error | off
   std::string level = "info";
+  // text: "2026-12-04T19:56:19.123+00:00 info message", the local time with
+  // its UTC offset. json: one object per line, {"time" (UTC, RFC 3339 with
+  // milliseconds), "level", "message", and fields such as topic/partition
+  // where the message has them} (pipeline/logging.h).
+  std::string format = "text";
 };
 
 struct Config {
@@ -236,8 +244,8 @@ struct Config {
 // The librdkafka properties of config.security (secrets resolved at load),
 // in the order to apply them; empty for plaintext without SASL.
 std::vector<std::pair<std::string, std::string>> SecurityProperties(const Config& config);
-// SecurityProperties with `user` (kafka.consumer or kafka.producer) applied
-// over them.
+// SecurityProperties, then kafka.properties, then `user` (kafka.consumer or
+// kafka.producer) applied over them.
 std::map<std::string, std::string> WithSecurity(const Config& config,
                                                 const std::map<std::string, std::string>& user);
 
@@ -253,16 +261,27 @@ Result<std::pair<std::string, int>> ParseListenAddress(const std::string& listen
 
 // Parses YAML text, applies "--set key=value" overrides (the value is parsed
 // as YAML, so "a,b" stays a string and "[a, b]" is a list), fills defaults
-// and validates. Unknown keys are errors.
+// and validates. Unknown keys, and a key or section given twice, are errors.
+// "${NAME}" and "${NAME:-default}" in any value read the environment ("$${"
+// is a literal "${"). A relative path (model.path, tokenizer.path,
+// security.*_location, security.*_file) written in `yaml_text` is resolved
+// against `base_dir` unless that is empty; one given by an override stays
+// relative to the working directory, as do the defaults.
 Result<Config> ParseConfig(const std::string& yaml_text,
-                           const std::vector<std::string>& overrides = {});
+                           const std::vector<std::string>& overrides = {},
+                           const std::string& base_dir = "");
 
-// Reads the file, then as ParseConfig. A missing file is NotFound naming it.
+// Reads the file, then as ParseConfig with the file's folder as base_dir.
+// A missing file is NotFound naming it.
 Result<Config> LoadConfig(const std::string& path,
                           const std::vector<std::string>& overrides = {});
 
 // The resolved config as YAML, every key present. Values of keys that look
 // like secrets (password, secret, key in the librdkafka maps) are masked.
 std::string DumpConfig(const Config& config);
+
+// docs/config.md: every key with its type, default, unit and effect, from
+// the same field table the loader reads with (`nlpflow config-reference`).
+std::string ConfigReference();
 
 }  // namespace nlpflow

@@ -68,30 +68,30 @@ int RunDemo(const Config& config, const std::string& samples_path) {
   {
     std::ifstream in(samples_path);
     if (!in) {
-      std::cerr << "nlpflow: samples file " << samples_path << " cannot be read\n";
-      return 1;
+      spdlog::error("samples file {} cannot be read", samples_path);
+      return 2;
     }
     for (std::string line; std::getline(in, line);) {
       if (!line.empty()) samples.push_back(line);
     }
   }
   if (samples.size() < 2) {
-    std::cerr << "nlpflow: samples file " << samples_path << " needs at least 2 lines\n";
-    return 1;
+    spdlog::error("samples file {} needs at least 2 lines", samples_path);
+    return 2;
   }
   if (config.input.format != "text") {
-    std::cerr << "nlpflow: demo produces plain text; it needs input.format: text\n";
-    return 1;
+    spdlog::error("demo produces plain text; it needs input.format: text");
+    return 2;
   }
 
   auto app_or = ServeApp::Create(config);
   if (!app_or.ok()) {
-    std::cerr << "nlpflow: " << app_or.status().message() << "\n";
+    spdlog::error("{}", app_or.status().message());
     return 1;
   }
   std::unique_ptr<ServeApp> app = std::move(app_or).value();
   if (Status s = app->Start(); !s.ok()) {
-    std::cerr << "nlpflow: " << s.message() << "\n";
+    spdlog::error("{}", s.message());
     return 1;
   }
   const std::string bootstrap = app->bootstrap_servers();
@@ -120,7 +120,7 @@ int RunDemo(const Config& config, const std::string& samples_path) {
     cv.notify_all();
   });
   if (!reader.ok()) {
-    std::cerr << "nlpflow: demo reader: " << reader.status().message() << "\n";
+    spdlog::error("demo reader: {}", reader.status().message());
     return 1;
   }
   (void)(*reader)->Start();
@@ -129,7 +129,7 @@ int RunDemo(const Config& config, const std::string& samples_path) {
   po.bootstrap_servers = bootstrap;
   auto writer = KafkaSink::Create(po, [](const DeliveryReport&) {});
   if (!writer.ok()) {
-    std::cerr << "nlpflow: demo writer: " << writer.status().message() << "\n";
+    spdlog::error("demo writer: {}", writer.status().message());
     return 1;
   }
 
@@ -151,7 +151,7 @@ int RunDemo(const Config& config, const std::string& samples_path) {
     Status s = (*writer)->Produce(config.kafka.input_topics.front(), key, samples[i], {},
                                   DeliveryTag{});
     if (!s.ok()) {
-      std::cerr << "nlpflow: demo produce: " << s.message() << "\n";
+      spdlog::error("demo produce: {}", s.message());
       return 1;
     }
     (void)(*writer)->Flush(1000);
@@ -167,8 +167,7 @@ int RunDemo(const Config& config, const std::string& samples_path) {
 
   std::lock_guard<std::mutex> lock(mu);
   if (received.size() < samples.size()) {
-    std::cerr << "nlpflow: demo got " << received.size() << " of " << samples.size()
-              << " results within 60 s\n";
+    spdlog::error("demo got {} of {} results within 60 s", received.size(), samples.size());
     return 1;
   }
   std::printf("\n%zu texts embedded through Kafka (%s -> nlpflow -> %s) on %s\n\n",
@@ -207,7 +206,7 @@ int RunDemo(const Config& config, const std::string& samples_path) {
               latencies_ms.size(), Percentile(latencies_ms, 50), Percentile(latencies_ms, 99),
               Percentile(inside_ms, 50), Percentile(inside_ms, 99));
   if (!app_status.ok()) {
-    std::cerr << "nlpflow: " << app_status.ToString() << "\n";
+    spdlog::error("{}", app_status.ToString());
     return 1;
   }
   return 0;

@@ -14,7 +14,8 @@
 namespace nlpflow {
 
 Result<EmbedStats> EmbedStream(const Config& config, const ModelStack& stack,
-                               std::istream& in, std::ostream& out) {
+                               std::istream& in, std::ostream& out,
+                               const EmbedProgressFn& progress) {
   OrderedLineSink sink(&out);
   EncodeOptions encode = EncodeOptionsFrom(config, stack);
   encode.format = OutputFormat::kJson;  // one JSON object per line, always
@@ -25,7 +26,9 @@ Result<EmbedStats> EmbedStream(const Config& config, const ModelStack& stack,
   graph->Start();
   std::string line;
   uint64_t sequence = 0;
+  int64_t bytes = 0;
   while (std::getline(in, line)) {
+    bytes += static_cast<int64_t>(line.size()) + 1;
     if (!line.empty() && line.back() == '\r') line.pop_back();  // CRLF files
     // Bound the records in flight, as the Kafka source does.
     while (graph->in_graph() >= config.pipeline.max_in_flight) {
@@ -38,6 +41,7 @@ Result<EmbedStats> EmbedStream(const Config& config, const ModelStack& stack,
     r->times.arrived_us = NowMicros();
     graph->Put(std::move(r));
     ++sequence;
+    if (progress) progress(static_cast<int64_t>(sequence), bytes);
   }
   // Offline: no deadline worth giving up on; wait for every line.
   NLPFLOW_RETURN_IF_ERROR(graph->Drain(/*timeout_ms=*/24LL * 3600 * 1000));

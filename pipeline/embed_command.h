@@ -6,6 +6,7 @@
 // line N's.
 #pragma once
 
+#include <functional>
 #include <istream>
 #include <ostream>
 
@@ -20,9 +21,14 @@ struct EmbedStats {
   int64_t dead_letters = 0;
 };
 
+// Called on the reading thread after each input line with the lines and
+// bytes read so far (for a progress bar).
+using EmbedProgressFn = std::function<void(int64_t lines, int64_t bytes)>;
+
 // Runs the graph over `in` until end of input; writes to `out`.
 // The model stack must have been loaded from the same config.
 Result<EmbedStats> EmbedStream(const Config& config, const ModelStack& stack,
-                               std::istream& in, std::ostream& out);
+                               std::istream& in, std::ostream& out,
+                               const EmbedProgressFn& progress = {});
 
 }  // namespace nlpflow

@@ -4,24 +4,39 @@
 //   nlpflow demo --config FILE [--set ...]               serve graph on the embedded broker + sample texts
 //   nlpflow embed --config FILE [--set ...] < in > out   offline: one JSON result per input line
 //   nlpflow validate-config FILE [--set ...]             prints the resolved config
+//   nlpflow config-reference                             docs/config.md: every key
 //   nlpflow tokenize --tokenizer PATH < in > out         ids and offsets per line (tokenize_command.h)
 //   nlpflow distill|prune|quantize|eval --config FILE ... offline compression (compress_commands.h)
 //   nlpflow finetune --config FILE --train F --eval F --out DIR   a classifier (finetune_command.h)
+//   nlpflow --version                                    version, commit, libraries, CPU
 //
-// Logs go to stderr; stdout carries only a command's output. Exit codes:
-// 0 success, 1 runtime failure, 2 bad command line or config.
+// Logs go to stderr (logging.format text or json, pipeline/logging.h), from
+// the first line on: errors before the config is loaded go through the same
+// logger. stdout carries only a command's output. Exit codes, the same in
+// every subcommand:
+//   0  success
+//   1  a failure at run time: a model or tokenizer folder that is missing or
+//      broken, a broker that does not answer, a failed delivery, bad input
+//   2  the command line or the config is wrong as written: an unknown flag or
+//      a missing one, a config that does not parse or validate (a key given
+//      twice, an unknown librdkafka property, a value out of range); refused
+//      before any work starts
 #include <CLI/CLI.hpp>
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <iostream>
 
+#include "connectors/kafka/property_check.h"
+#include "pipeline/build_info.h"
 #include "pipeline/compress_commands.h"
 #include "pipeline/config.h"
 #include "pipeline/demo_command.h"
 #include "pipeline/embed_command.h"
 #include "pipeline/finetune_command.h"
+#include "pipeline/logging.h"
 #include "pipeline/model_stack.h"
+#include "pipeline/progress_bar.h"
 #include "pipeline/serve_command.h"
 #include "pipeline/tokenize_command.h"
 
@@ -29,19 +44,35 @@ namespace {
 
 using nlpflow::Config;
 
-void SetUpLogging(const std::string& level) {
-  auto logger = spdlog::stderr_color_mt("nlpflow");
-  spdlog::set_default_logger(logger);
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
-  spdlog::set_level(spdlog::level::from_str(level));
+// The librdkafka properties of the config (kafka.properties, kafka.consumer,
+// kafka.producer and what security.* sets), each set on a scratch librdkafka
+// configuration: a misspelt name or a bad value is refused at start-up.
+nlpflow::Status CheckKafkaProperties(const Config& config) {
+  NLPFLOW_RETURN_IF_ERROR(
+      nlpflow::CheckLibrdkafkaProperties(config.kafka.properties, "kafka.properties"));
+  NLPFLOW_RETURN_IF_ERROR(
+      nlpflow::CheckLibrdkafkaProperties(config.kafka.consumer, "kafka.consumer"));
+  NLPFLOW_RETURN_IF_ERROR(
+      nlpflow::CheckLibrdkafkaProperties(config.kafka.producer, "kafka.producer"));
+  std::map<std::string, std::string> security;
+  for (const auto& [k, v] : nlpflow::SecurityProperties(config)) security[k] = v;
+  return nlpflow::CheckLibrdkafkaProperties(security, "security (as librdkafka property)");
 }
 
-// Loads and validates the config; on failure prints one line and exits 2.
-Config LoadOrExit(const std::string& path, const std::vector<std::string>& overrides) {
+// Loads and validates the config; on failure logs one line and exits 2.
+Config LoadOrExit(const std::string& path, const std::vector<std::string>& overrides,
+                  bool uses_kafka) {
+  nlpflow::SetUpLogging({"info", nlpflow::PeekLogFormat(path, overrides)});
   auto config = nlpflow::LoadConfig(path, overrides);
   if (!config.ok()) {
-    std::cerr << "nlpflow: " << config.status().message() << "\n";
+    spdlog::error("{}", config.status().message());
     std::exit(2);
+  }
+  if (uses_kafka) {
+    if (auto s = CheckKafkaProperties(*config); !s.ok()) {
+      spdlog::error("{}: {}", path, s.message());
+      std::exit(2);
+    }
   }
   return std::move(config).value();
 }
@@ -49,7 +80,12 @@ Config LoadOrExit(const std::string& path, const std::vector<std::string>& overr
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"nlpflow: NLP models on Kafka streams"};
+  nlpflow::SetUpLogging({});  // stderr, text, until the config says otherwise
+  CLI::App app{"nlpflow: NLP models on Kafka streams.\n"
+               "Exit codes: 0 success, 1 failure at run time, 2 bad command line or config."};
+  app.option_defaults()->always_capture_default();  // --help shows each default
+  app.set_version_flag("--version", [] { return nlpflow::VersionText(nlpflow::GetBuildInfo()); },
+                       "print the version, the commit, the libraries and the CPU features");
   app.require_subcommand(1);
   std::string config_path;
   std::vector<std::string> overrides;
@@ -72,8 +108,15 @@ int main(int argc, char** argv) {
   demo->add_option("--samples", samples_path, "one text per line");
   CLI::App* embed = app.add_subcommand("embed", "embed stdin (one text per line) to JSONL on stdout");
   add_config(embed, false);
-  CLI::App* validate = app.add_subcommand("validate-config", "print the resolved config");
+  std::string progress = "auto";
+  embed->add_option("--progress", progress,
+                    "auto: a progress line on stderr when it is a terminal; always; never")
+      ->check(CLI::IsMember({"auto", "always", "never"}));
+  CLI::App* validate = app.add_subcommand(
+      "validate-config", "check the config (and its librdkafka properties); print it resolved");
   add_config(validate, true);
+  CLI::App* reference = app.add_subcommand(
+      "config-reference", "print every config key with its default, unit and effect (Markdown)");
   nlpflow::TokenizeCommandOptions tokenize_options;
   CLI::App* tokenize = nlpflow::AddTokenizeCommand(app, &tokenize_options);
   nlpflow::CompressCommands compress;
@@ -91,9 +134,14 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   if (*tokenize) return nlpflow::RunTokenizeCommand(tokenize_options);  // needs no config
+  if (*reference) {
+    std::cout << nlpflow::ConfigReference();
+    return 0;
+  }
 
-  const Config config = LoadOrExit(config_path, overrides);
-  SetUpLogging(config.logging.level);
+  const bool uses_kafka = *run || *demo || *validate;
+  const Config config = LoadOrExit(config_path, overrides, uses_kafka);
+  nlpflow::SetUpLogging({config.logging.level, config.logging.format});
 
   if (*validate) {
     std::cout << nlpflow::DumpConfig(config);
@@ -109,13 +157,18 @@ int main(int argc, char** argv) {
   // embed
   auto stack = nlpflow::LoadModelStack(config);
   if (!stack.ok()) {
-    std::cerr << "nlpflow: " << stack.status().message() << "\n";
+    spdlog::error("{}", stack.status().message());
     return 1;
   }
   std::ios::sync_with_stdio(false);
-  auto stats = nlpflow::EmbedStream(config, *stack, std::cin, std::cout);
+  const bool draw = progress == "always" ||
+                    (progress == "auto" && nlpflow::ProgressBar::IsTerminal(STDERR_FILENO));
+  nlpflow::ProgressBar bar(stderr, draw, nlpflow::ProgressBar::RegularFileSize(STDIN_FILENO));
+  auto stats = nlpflow::EmbedStream(config, *stack, std::cin, std::cout,
+                                    [&bar](int64_t lines, int64_t bytes) { bar.Update(lines, bytes); });
+  bar.Finish();
   if (!stats.ok()) {
-    std::cerr << "nlpflow: " << stats.status().message() << "\n";
+    spdlog::error("{}", stats.status().message());
     return 1;
   }
   spdlog::info("embedded {} lines, {} dead letters", stats->records, stats->dead_letters);

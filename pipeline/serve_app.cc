@@ -14,6 +14,7 @@
 #include "connectors/kafka/kafka_source.h"
 #include "connectors/kafka/offset_tracker.h"
 #include "connectors/kafka/topic_admin.h"
+#include "pipeline/build_info.h"
 #include "pipeline/serve_graph.h"
 #include "pipeline/graph_options.h"
 #include "pipeline/kafka_result_sink.h"
@@ -221,6 +222,7 @@ class ServeApp::Impl {
 
   void RegisterMetrics() {
     graph_metrics_ = GraphMetrics::Register(&registry_);
+    RegisterBuildInfo(&registry_);
     acknowledged_ = registry_.AddCounter(
         "nlpflow_records_acknowledged_total",
         "Results and dead letters whose delivery the broker acknowledged");

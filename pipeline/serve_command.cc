@@ -22,12 +22,12 @@ int RunServe(const Config& config) {
   std::signal(SIGTERM, OnSignal);
   auto app = ServeApp::Create(config);
   if (!app.ok()) {
-    std::cerr << "nlpflow: " << app.status().message() << "\n";
+    spdlog::error("{}", app.status().message());
     return 1;
   }
   Status started = (*app)->Start();
   if (!started.ok()) {
-    std::cerr << "nlpflow: " << started.message() << "\n";
+    spdlog::error("{}", started.message());
     return 1;
   }
   while (g_stop_signal == 0 && (*app)->status().ok()) {
@@ -36,7 +36,7 @@ int RunServe(const Config& config) {
   if (g_stop_signal != 0) spdlog::info("signal {} received", static_cast<int>(g_stop_signal));
   Status stopped = (*app)->Stop();
   if (!stopped.ok()) {
-    std::cerr << "nlpflow: " << stopped.ToString() << "\n";
+    spdlog::error("{}", stopped.ToString());
     return 1;
   }
   return 0;

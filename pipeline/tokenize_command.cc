@@ -1,5 +1,7 @@
 #include "pipeline/tokenize_command.h"
 
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <tbb/parallel_for.h>
 
@@ -89,18 +91,17 @@ CLI::App* AddTokenizeCommand(CLI::App& app, TokenizeCommandOptions* options) {
 int RunTokenizeCommand(const TokenizeCommandOptions& options) {
   auto tokenizer = LoadTokenizer(options.tokenizer_path);
   if (!tokenizer.ok()) {
-    std::cerr << "nlpflow: " << tokenizer.status().message() << "\n";
-    return 2;
+    spdlog::error("{}", tokenizer.status().message());
+    return 1;  // a missing or broken file is a run-time failure (main.cc)
   }
   std::ios::sync_with_stdio(false);
   auto stats = TokenizeStream(*tokenizer, std::cin, std::cout);
   if (!stats.ok()) {
-    std::cerr << "nlpflow: " << stats.status().message() << "\n";
+    spdlog::error("{}", stats.status().message());
     return 1;
   }
   if (stats->invalid_lines > 0) {
-    std::cerr << "nlpflow: " << stats->invalid_lines << " of " << stats->lines
-              << " lines were not valid UTF-8\n";
+    spdlog::error("{} of {} lines were not valid UTF-8", stats->invalid_lines, stats->lines);
     return 1;
   }
   return 0;

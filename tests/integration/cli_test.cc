@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "tests/integration/test_util.h"
@@ -77,6 +78,94 @@ TEST(CliTest, EmbedWritesOneLinePerInputInOrderWithDeadLettersInPlace) {
   EXPECT_EQ(EmbeddingOfJson(lines[0]).size(), 384u);
   EXPECT_THAT(lines[1], HasSubstr("\"reason\":\"empty text\""));
   EXPECT_EQ(EmbeddingOfJson(lines[2]).size(), 384u);
+}
+
+TEST(CliTest, VersionNamesTheBuildAndTheLibraries) {
+  auto r = RunCommand({NlpflowBinary(), "--version"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, ::testing::StartsWith("nlpflow 0."));
+  for (const char* part : {"\ncommit: ", "\nbuild_type: ", "\nlibtorch: 1.13", "\nonednn: 2.",
+                           "\nlibrdkafka: 2.", "\ntbb: 20", "\ncpu_features: "}) {
+    EXPECT_THAT(r.output, HasSubstr(part));
+  }
+}
+
+TEST(CliTest, HelpShowsDefaults) {
+  auto r = RunCommand({NlpflowBinary(), "demo", "--help"});
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_THAT(r.output, HasSubstr("--samples TEXT=configs/samples/sentences.txt"));
+  auto e = RunCommand({NlpflowBinary(), "embed", "--help"});
+  EXPECT_THAT(e.output, HasSubstr("=auto"));
+}
+
+TEST(CliTest, ExitCodesFollowOneRule) {
+  // 2: the command line or the config as written.
+  EXPECT_EQ(RunCommand({NlpflowBinary(), "run"}).exit_code, 2);                // no --config
+  EXPECT_EQ(RunCommand({NlpflowBinary(), "frobnicate"}).exit_code, 2);         // no such command
+  EXPECT_EQ(RunCommand({NlpflowBinary(), "eval", "--config", Config()}).exit_code, 2);
+  EXPECT_EQ(RunCommand({NlpflowBinary(), "demo", "--config", Config(), "--samples",
+                        "/nonexistent/samples.txt"})
+                .exit_code,
+            2);
+  // 1: at run time.
+  TempDir dir;
+  auto tok = RunCommand({NlpflowBinary(), "tokenize", "--tokenizer", dir.path() + "/none"});
+  EXPECT_EQ(tok.exit_code, 1) << tok.output;
+}
+
+TEST(CliTest, KeyGivenTwiceStopsStartUp) {
+  TempDir dir;
+  const std::string path = dir.path() + "/twice.yaml";
+  std::ofstream(path) << "batch:\n  max_batch_size: 8\nbatch:\n  policy: fixed\n";
+  auto r = RunCommand({NlpflowBinary(), "run", "--config", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, HasSubstr(path + ": config key batch: section given twice (lines 1 and 3)"));
+}
+
+TEST(CliTest, ValidateConfigChecksLibrdkafkaProperties) {
+  auto unknown = RunCommand({NlpflowBinary(), "validate-config", Config(), "--set",
+                             "kafka.consumer.fetch.wait.max.msec=5"});
+  EXPECT_EQ(unknown.exit_code, 2);
+  EXPECT_THAT(unknown.output,
+              HasSubstr("config key kafka.consumer.fetch.wait.max.msec: unknown librdkafka property"));
+  auto bad = RunCommand({NlpflowBinary(), "validate-config", Config(), "--set",
+                         "kafka.properties.socket.nagle.disable=perhaps"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_THAT(bad.output,
+              HasSubstr("config key kafka.properties.socket.nagle.disable: invalid value: "));
+  auto good = RunCommand({NlpflowBinary(), "validate-config", Config(), "--set",
+                          "kafka.properties.client.rack=az-1"});
+  EXPECT_EQ(good.exit_code, 0) << good.output;
+  // The error is one line.
+  EXPECT_EQ(std::count(bad.output.begin(), bad.output.end(), '\n'), 1) << bad.output;
+}
+
+TEST(CliTest, JsonLogsFromTheFirstLine) {
+  TempDir dir;
+  const std::string path = dir.path() + "/bad.yaml";
+  std::ofstream(path) << "logging:\n  format: json\nmodel:\n  instances: 0\n";
+  auto r = RunCommand({NlpflowBinary(), "run", "--config", path});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_THAT(r.output, ::testing::MatchesRegex(
+                            "\\{\"time\":\"[0-9T:.-]+Z\",\"level\":\"error\",\"message\":\".*"
+                            "config key model.instances: must be between 1 and 64, got 0\",.*\\}\n"));
+}
+
+TEST(CliTest, EmbedProgressOnlyWhenAskedOrOnATerminal) {
+  TempDir dir;
+  const std::string in = dir.path() + "/in.txt";
+  std::ofstream(in) << "one\ntwo\n";
+  for (const char* progress : {"auto", "always"}) {
+    Process p({NlpflowBinary(), "embed", "--config", Config(), "--progress", progress},
+              dir.path() + "/log-" + progress, in, dir.path() + "/out.jsonl");
+    ASSERT_EQ(p.Wait(std::chrono::seconds(60)).value_or(-1), 0) << p.Log();
+    // The log file is not a terminal: auto draws nothing.
+    if (std::string(progress) == "auto") {
+      EXPECT_THAT(p.Log(), ::testing::Not(HasSubstr("lines/s"))) << p.Log();
+    } else {
+      EXPECT_THAT(p.Log(), HasSubstr("[####################] 100%  2 lines  ")) << p.Log();
+    }
+  }
 }
 
 }  // namespace

@@ -3,8 +3,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <yaml-cpp/yaml.h>
+
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
+#include <sstream>
 
 namespace nlpflow {
 namespace {
@@ -293,6 +297,168 @@ TEST(ConfigTest, DumpMasksSecrets) {
   const std::string dump = DumpConfig(*c);
   EXPECT_THAT(dump, HasSubstr("sasl.password: \"****\""));
   EXPECT_EQ(dump.find("hunter2"), std::string::npos);
+}
+
+TEST(ConfigTest, KeyGivenTwiceIsAnError) {
+  auto field = ParseConfig("batch:\n  max_batch_size: 8\n  max_batch_size: 16\n");
+  ASSERT_FALSE(field.ok());
+  EXPECT_EQ(field.status().message(),
+            "config key batch.max_batch_size: key given twice (lines 2 and 3)");
+  auto section = ParseConfig("batch:\n  max_batch_size: 8\nmodel:\n  threads: 1\nbatch:\n"
+                             "  policy: fixed\n");
+  ASSERT_FALSE(section.ok());
+  EXPECT_EQ(section.status().message(), "config key batch: section given twice (lines 1 and 5)");
+  auto property = ParseConfig("kafka:\n  consumer:\n    linger.ms: 1\n    linger.ms: 2\n");
+  ASSERT_FALSE(property.ok());
+  EXPECT_EQ(property.status().message(),
+            "config key kafka.consumer.linger.ms: key given twice (lines 3 and 4)");
+  // An override replaces a key; it is not a second one.
+  auto set = ParseConfig("batch:\n  max_batch_size: 8\n", {"batch.max_batch_size=16"});
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->batch.max_batch_size, 16);
+}
+
+TEST(ConfigTest, EnvironmentInAnyValue) {
+  setenv("NLPFLOW_CONFIG_TEST_HOST", "broker-7", 1);
+  setenv("NLPFLOW_CONFIG_TEST_BATCH", "12", 1);
+  setenv("NLPFLOW_CONFIG_TEST_EMPTY", "", 1);
+  unsetenv("NLPFLOW_CONFIG_TEST_UNSET");
+  auto c = ParseConfig(R"(
+kafka:
+  bootstrap_servers: ${NLPFLOW_CONFIG_TEST_HOST}:9092,${NLPFLOW_CONFIG_TEST_UNSET:-other}:9093
+  group_id: g-${NLPFLOW_CONFIG_TEST_EMPTY:-fallback}
+  client_id: a${NLPFLOW_CONFIG_TEST_EMPTY}b
+  input_topics: ["in-${NLPFLOW_CONFIG_TEST_HOST}"]  # a flow list needs quotes around {
+  producer:
+    client.rack: ${NLPFLOW_CONFIG_TEST_UNSET:-rack-1}
+batch:
+  max_batch_size: ${NLPFLOW_CONFIG_TEST_BATCH}
+  priority_header: $${literal}
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->kafka.bootstrap_servers, "broker-7:9092,other:9093");
+  EXPECT_EQ(c->kafka.group_id, "g-fallback");
+  EXPECT_EQ(c->kafka.client_id, "ab");
+  EXPECT_EQ(c->kafka.input_topics, std::vector<std::string>{"in-broker-7"});
+  EXPECT_EQ(c->kafka.producer.at("client.rack"), "rack-1");
+  EXPECT_EQ(c->batch.max_batch_size, 12);
+  EXPECT_EQ(c->batch.priority_header, "${literal}");
+  auto unset = ParseConfig("model:\n  name: m-${NLPFLOW_CONFIG_TEST_UNSET}\n");
+  ASSERT_FALSE(unset.ok());
+  EXPECT_EQ(unset.status().message(),
+            "config key model.name: environment variable NLPFLOW_CONFIG_TEST_UNSET is not set");
+  auto open = ParseConfig("model:\n  name: m-${NLPFLOW\n");
+  ASSERT_FALSE(open.ok());
+  EXPECT_EQ(open.status().message(),
+            "config key model.name: unterminated ${ (write $${ for a literal one)");
+  auto bad = ParseConfig("model:\n  name: ${1X}\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(),
+            "config key model.name: '${1X}' is not ${NAME} or ${NAME:-default}");
+  setenv("NLPFLOW_CONFIG_TEST_BATCH", "many", 1);
+  auto typed = ParseConfig("batch:\n  max_batch_size: ${NLPFLOW_CONFIG_TEST_BATCH}\n");
+  ASSERT_FALSE(typed.ok());
+  EXPECT_EQ(typed.status().message(),
+            "config key batch.max_batch_size: expected an integer, got 'many'");
+}
+
+TEST(ConfigTest, RelativePathsInTheFileAreRelativeToIt) {
+  const std::string dir = ::testing::TempDir() + "/nlpflow-config-paths/conf";
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/pw") << "pw\n";
+  const std::string file = dir + "/p.yaml";
+  std::ofstream(file) << "model:\n  path: ../models/m\ntokenizer:\n  path: /abs/tok\n"
+                         "security:\n  protocol: sasl_plaintext\n  sasl_username: u\n"
+                         "  sasl_password_file: pw\n";
+  auto c = LoadConfig(file);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const std::string parent =
+      std::filesystem::path(dir).lexically_normal().parent_path().string();
+  EXPECT_EQ(c->model.path, parent + "/models/m");
+  EXPECT_EQ(c->tokenizer.path, "/abs/tok");
+  EXPECT_EQ(c->security.sasl_password, "pw");  // read from dir/pw, not ./pw
+  // --set values and defaults stay relative to the working directory.
+  auto set = LoadConfig(file, {"model.path=models/x", "tokenizer.path=tok"});
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->model.path, "models/x");
+  EXPECT_EQ(set->tokenizer.path, "tok");
+  std::ofstream(file) << "batch:\n  max_batch_size: 4\n";
+  auto defaults = LoadConfig(file);
+  ASSERT_TRUE(defaults.ok()) << defaults.status().ToString();
+  EXPECT_EQ(defaults->model.path, "models/all-MiniLM-L6-v2");
+  // The shipped config's model is found from any working directory.
+  auto shipped = LoadConfig(std::string(NLPFLOW_SOURCE_DIR) + "/configs/minilm-embed.yaml");
+  ASSERT_TRUE(shipped.ok()) << shipped.status().ToString();
+  EXPECT_EQ(shipped->model.path, std::string(NLPFLOW_SOURCE_DIR) + "/models/all-MiniLM-L6-v2");
+}
+
+TEST(ConfigTest, SharedKafkaPropertiesReachBothClients) {
+  auto c = ParseConfig(R"(
+kafka:
+  properties:
+    client.rack: az-1
+    sasl.oauthbearer.method: oidc
+  consumer:
+    client.rack: az-2
+)");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  const auto consumer = WithSecurity(*c, c->kafka.consumer);
+  const auto producer = WithSecurity(*c, c->kafka.producer);
+  EXPECT_EQ(consumer.at("client.rack"), "az-2");  // the client's own map wins
+  EXPECT_EQ(producer.at("client.rack"), "az-1");
+  EXPECT_EQ(consumer.at("sasl.oauthbearer.method"), "oidc");
+  EXPECT_EQ(producer.at("sasl.oauthbearer.method"), "oidc");
+  auto set = ParseConfig("", {"kafka.properties.client.rack=az-3"});
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->kafka.properties.at("client.rack"), "az-3");
+  auto eos = ParseConfig("", {"delivery.mode=exactly_once",
+                              "kafka.properties.transactional.id=x"});
+  ASSERT_FALSE(eos.ok());
+  EXPECT_EQ(eos.status().message(),
+            "config key kafka.producer.transactional.id: is set by delivery.* in exactly_once "
+            "mode; remove it");
+}
+
+TEST(ConfigTest, LoggingFormat) {
+  auto c = ParseConfig("logging:\n  format: json\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->logging.format, "json");
+  auto bad = ParseConfig("", {"logging.format=xml"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message(), "config key logging.format: must be text or json, got 'xml'");
+}
+
+TEST(ConfigTest, ReferenceListsEveryKeyWithItsDefault) {
+  const std::string ref = ConfigReference();
+  EXPECT_THAT(ref, HasSubstr("| `batch.max_batch_size` | integer | `32` |  | Records in one "
+                             "batch at most. |"));
+  EXPECT_THAT(ref, HasSubstr("| `batch.max_queue_delay_us` | integer | `5000` | microseconds |"));
+  EXPECT_THAT(ref, HasSubstr("| `model.path` | path | `models/all-MiniLM-L6-v2` |"));
+  EXPECT_THAT(ref, HasSubstr("| `kafka.input_topics` | list of strings | `[texts]` |"));
+  EXPECT_THAT(ref, HasSubstr("| `security.sasl_password` | string (secret) | `\"\"` |"));
+  // Every key the dump writes is in the reference.
+  auto c = ParseConfig("");
+  ASSERT_TRUE(c.ok());
+  YAML::Node dump = YAML::Load(DumpConfig(*c));
+  int keys = 0;
+  for (const auto& section : dump) {
+    for (const auto& field : section.second) {
+      const std::string key = section.first.Scalar() + "." + field.first.Scalar();
+      EXPECT_THAT(ref, HasSubstr("| `" + key + "` |")) << key;
+      ++keys;
+    }
+  }
+  EXPECT_GT(keys, 60);
+}
+
+TEST(ConfigTest, DocsConfigReferenceIsCurrent) {
+  const std::string path = std::string(NLPFLOW_SOURCE_DIR) + "/docs/config.md";
+  std::ifstream in(path);
+  ASSERT_TRUE(in) << path << " is missing: build/nlpflow config-reference > docs/config.md";
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_EQ(text.str(), ConfigReference())
+      << "docs/config.md is stale: build/nlpflow config-reference > docs/config.md";
 }
 
 }  // namespace
