@@ -46,16 +46,17 @@ std::function<void(const TrainProgress&)> ProgressPrinter(const std::string& wha
   };
 }
 
-// A failure at run time: exit 1.
+// A failure at run time: exit 1. The offline commands write their errors as
+// one plain line on stderr (their progress lines go there too).
 int Fail(const Status& s) {
-  spdlog::error("{}", s.message());
+  std::cerr << "nlpflow: " << s.message() << "\n";
   return 1;
 }
 
 // A bad command line (a missing or out-of-range flag): exit 2, as CLI11's own
 // parse errors.
 int UsageError(const Status& s) {
-  spdlog::error("{}", s.message());
+  std::cerr << "nlpflow: " << s.message() << "\n";
   return 2;
 }
 

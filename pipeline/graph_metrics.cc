@@ -53,6 +53,11 @@ GraphMetrics GraphMetrics::Register(MetricsRegistry* registry) {
         registry->AddHistogram("nlpflow_stage_compute_seconds", compute_help,
                                LatencyBucketsSeconds(), {{"stage", StageName(s)}});
   }
+  m.record_seconds = registry->AddHistogram(
+      "nlpflow_record_seconds",
+      "Seconds a result spent in the graph: arrived from the source to encoded (the sum of the "
+      "stages' queue and compute before the sink)",
+      LatencyBucketsSeconds());
   m.batch_size = registry->AddHistogram("nlpflow_batch_size", "Records per batch run by the model",
                                         ExponentialBuckets(1, 2, 13));
   const char* tokens_help =
@@ -89,6 +94,7 @@ void GraphMetrics::ObserveResult(const StageTimes& t) const {
   ObserveSpan(At(compute_seconds, Stage::kInfer), t.infer_started_us, t.inferred_us);
   ObserveSpan(At(queue_seconds, Stage::kEncode), t.inferred_us, t.encode_started_us);
   ObserveSpan(At(compute_seconds, Stage::kEncode), t.encode_started_us, t.encoded_us);
+  ObserveSpan(record_seconds, t.arrived_us, t.encoded_us);
 }
 
 void GraphMetrics::ObserveBatch(const Batch& batch) const {

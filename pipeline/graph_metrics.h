@@ -94,6 +94,8 @@ struct GraphMetrics {
   // Indexed by Stage; null where a stage has no such histogram.
   std::array<Histogram*, kNumStages> queue_seconds{};
   std::array<Histogram*, kNumStages> compute_seconds{};
+  // Arrived -> encoded, per result: the latency the dashboard's p50/p99 show.
+  Histogram* record_seconds = nullptr;
   Histogram* batch_size = nullptr;
   Histogram* batch_real_tokens = nullptr;
   Histogram* batch_padded_tokens = nullptr;

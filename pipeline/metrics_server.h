@@ -3,7 +3,7 @@
 //   GET /healthz  200 "ok" while the health check is OK; else 503 and the
 //                 error (the process is alive but the pipeline failed)
 //   GET /readyz   200 "ready" once the readiness check is OK; else 503 and
-//                 why not (e.g. "not ready: no partitions assigned")
+//                 why not (e.g. "not ready: loading the model")
 // Anything else: 404.
 //
 // Threads: Start and the destructor are for the owner. The handlers run on

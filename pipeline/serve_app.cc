@@ -214,8 +214,11 @@ class ServeApp::Impl {
     if (!serving_.load()) {
       return Status::Unavailable(stopping_seen_.load() ? "stopping" : "not started");
     }
-    if (source_->stats().assigned_partitions == 0) {
-      return Status::Unavailable("no partitions assigned");
+    // A member with no partitions (more replicas than partitions) is a
+    // healthy standby: ready once it is in the group, or a rollout would
+    // stall on it.
+    if (!source_->stats().joined_group) {
+      return Status::Unavailable("not yet in the consumer group");
     }
     return Status::Ok();
   }

@@ -23,8 +23,9 @@
 // Metrics (metrics.listen not empty): the HTTP endpoint starts first, before
 // the model loads, so that /healthz and /readyz answer during start-up; see
 // README "Metrics" for every metric. /readyz is 200 once the model is loaded
-// and warmed up, the pipeline started and partitions are assigned, and while
-// it is not stopping and healthy; /healthz is 200 while status() is OK.
+// and warmed up, the pipeline started and the consumer joined its group (with
+// or without partitions: a standby member is ready), and while it is not
+// stopping and healthy; /healthz is 200 while status() is OK.
 //
 // Threads: Create, Start, Stop, bootstrap_servers and status are for the
 // owner's thread. status, ready and metrics_address may also be called by the
@@ -60,7 +61,8 @@ class ServeApp {
   const std::string& bootstrap_servers() const;
   // OK while healthy; the first fatal error otherwise (the owner should Stop).
   Status status() const;
-  // True once the consumer group assigned this instance partitions.
+  // True once the consumer group assigned this instance partitions (tests
+  // wait on it before producing; /readyz does not need partitions).
   bool ready() const;
   // Results and dead letters acknowledged by the broker so far.
   int64_t delivered() const;

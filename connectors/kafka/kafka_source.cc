@@ -100,6 +100,7 @@ class KafkaSource::Impl {
     s.commit_failures = commit_failures_.load();
     s.aborted_transactions = aborted_transactions_.load();
     s.assigned_partitions = assigned_partitions_.load();
+    s.joined_group = joined_group_.load();
     return s;
   }
 
@@ -200,6 +201,7 @@ class KafkaSource::Impl {
   std::atomic<uint64_t> commit_failures_{0};
   std::atomic<uint64_t> aborted_transactions_{0};
   std::atomic<int32_t> assigned_partitions_{0};
+  std::atomic<bool> joined_group_{false};
 
   mutable std::mutex positions_mutex_;
   std::vector<PartitionPosition> positions_;  // GUARDED_BY(positions_mutex_)
@@ -593,6 +595,9 @@ void KafkaSource::Impl::OnRebalance(
       Fail(assigned.WithContext("Kafka source"));
       return;
     }
+    // The group's answer came, possibly with no partitions (more members
+    // than partitions): this member is in the group.
+    joined_group_.store(true);
     // librdkafka keeps a partition's pause flag across a revoke (or loss)
     // and a new assignment of the same partition. Seen: partitions paused by
     // backpressure were lost, backpressure ended while nothing was assigned

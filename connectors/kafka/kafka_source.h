@@ -94,6 +94,9 @@ struct KafkaSourceStats {
   uint64_t commit_failures = 0;
   uint64_t aborted_transactions = 0;  // exactly-once only
   int32_t assigned_partitions = 0;
+  // True once the group assigned this member its share, even an empty one
+  // (a standby when members outnumber partitions).
+  bool joined_group = false;
 };
 
 // Where the consumer stands in one assigned partition (for consumer lag).

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -335,9 +336,119 @@ TEST_F(MetricsTest, AMetricsPortInUseStopsStartUpNamingTheAddress) {
                       std::chrono::seconds(60));
   close(fd);
   EXPECT_EQ(r.exit_code, 1) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("nlpflow: metrics.listen " + taken +
+  EXPECT_THAT(r.output, HasSubstr("error metrics.listen " + taken +
                                   ": cannot listen on this address (in use, or not an "
                                   "address of this machine)"));
+}
+
+// A ServeApp config for this test's topics, metrics on a free port.
+Result<Config> AppConfig(const std::string& bootstrap, const TestTopics& topics,
+                         std::vector<std::string> extra = {}) {
+  std::vector<std::string> sets = {
+      "kafka.bootstrap_servers=" + bootstrap, "kafka.input_topics=[" + topics.in + "]",
+      "kafka.output_topic=" + topics.out, "kafka.dead_letter_topic=" + topics.dlq,
+      "kafka.group_id=" + topics.group, "model.path=" + SourceDir() + "/models/all-MiniLM-L6-v2",
+      "model.instances=1", "metrics.listen=127.0.0.1:0"};
+  sets.insert(sets.end(), extra.begin(), extra.end());
+  return ParseConfig("", sets);
+}
+
+int PortOf(const ServeApp& app) {
+  const std::string address = app.metrics_address();
+  return std::stoi(address.substr(address.rfind(':') + 1));
+}
+
+// Two replicas, one partition: the one without a partition is a standby and
+// must be ready too, or a rolling update with more replicas than partitions
+// never finishes.
+TEST_F(MetricsTest, AStandbyWithNoPartitionsIsReady) {
+  CreateTopic(bootstrap_, topics_.in, 1);
+  auto config = AppConfig(bootstrap_, topics_);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  std::vector<std::unique_ptr<ServeApp>> apps;
+  for (int i = 0; i < 2; ++i) {
+    auto app = ServeApp::Create(*config);
+    ASSERT_TRUE(app.ok()) << app.status().ToString();
+    ASSERT_TRUE((*app)->Start().ok());
+    apps.push_back(std::move(app).value());
+  }
+  std::vector<HttpAnswer> ready(2);
+  for (int i = 0; i < 600; ++i) {
+    for (int a = 0; a < 2; ++a) ready[a] = Get(PortOf(*apps[a]), "/readyz");
+    if (ready[0].status == 200 && ready[1].status == 200 &&
+        (apps[0]->ready() || apps[1]->ready())) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  double assigned[2];
+  for (int a = 0; a < 2; ++a) {
+    EXPECT_EQ(ready[a].status, 200) << "replica " << a << ": " << ready[a].body;
+    EXPECT_EQ(ready[a].body, "ready\n");
+    assigned[a] = Parse(Get(PortOf(*apps[a]), "/metrics").body)["nlpflow_source_assigned_partitions"];
+  }
+  // One partition, two members: one has it, the other stands by.
+  EXPECT_EQ(assigned[0] + assigned[1], 1);
+  for (auto& app : apps) EXPECT_TRUE(app->Stop().ok());
+}
+
+// The Grafana dashboard (docker/grafana/dashboards/nlpflow.json) queries
+// series by name: every one it names must exist on a running pipeline's
+// /metrics, or its panel is empty.
+TEST_F(MetricsTest, EverySeriesTheDashboardQueriesExists) {
+  CreateTopic(bootstrap_, topics_.in, 2);
+  std::vector<std::pair<std::string, std::string>> input;
+  for (int i = 0; i < 20; ++i) input.emplace_back("k" + std::to_string(i), TestText(i));
+  input.emplace_back("poison", "");  // a dead letter (stage decode: empty text)
+  ProduceAll(bootstrap_, topics_.in, input);
+  auto config = AppConfig(bootstrap_, topics_);
+  ASSERT_TRUE(config.ok()) << config.status().ToString();
+  auto app = ServeApp::Create(*config);
+  ASSERT_TRUE(app.ok()) << app.status().ToString();
+  ASSERT_TRUE((*app)->Start().ok());
+  const int port = PortOf(**app);
+  Scrape s;
+  for (int i = 0; i < 600; ++i) {
+    s = Parse(Get(port, "/metrics").body);
+    if (s["nlpflow_records_acknowledged_total"] == static_cast<double>(input.size()) &&
+        Sum(s, "nlpflow_consumer_lag{") == 0 &&
+        s.count("nlpflow_consumer_lag{topic=\"" + topics_.in + "\",partition=\"0\"}")) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(s["nlpflow_records_acknowledged_total"], input.size());
+
+  std::ifstream f(SourceDir() + "/docker/grafana/dashboards/nlpflow.json");
+  ASSERT_TRUE(f) << "docker/grafana/dashboards/nlpflow.json";
+  const auto dashboard = nlohmann::json::parse(f);
+  std::set<std::string> names;
+  int queries = 0;
+  for (const auto& panel : dashboard.at("panels")) {
+    for (const auto& target : panel.at("targets")) {
+      const std::string expr = target.at("expr");
+      ++queries;
+      const std::regex name_re("nlpflow_[a-z_]+");
+      for (auto it = std::sregex_iterator(expr.begin(), expr.end(), name_re);
+           it != std::sregex_iterator(); ++it) {
+        names.insert(it->str());
+      }
+    }
+  }
+  EXPECT_GE(queries, 15);
+  EXPECT_GE(names.size(), 15u);
+  for (const std::string& name : names) {
+    bool found = false;
+    for (const auto& [series, value] : s) {
+      if (series == name || series.rfind(name + "{", 0) == 0) found = true;
+    }
+    EXPECT_TRUE(found) << "the dashboard queries " << name << ", which /metrics does not have";
+  }
+  // The panels' label filters name values that exist.
+  EXPECT_TRUE(s.count("nlpflow_batch_tokens_sum{kind=\"real\"}"));
+  EXPECT_TRUE(s.count("nlpflow_stage_compute_seconds_count{stage=\"sink\"}"));
+  EXPECT_TRUE(s.count("nlpflow_records_dead_lettered_total{stage=\"decode\"}"));
+  ASSERT_TRUE((*app)->Stop().ok());
 }
 
 }  // namespace

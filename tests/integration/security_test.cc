@@ -154,7 +154,7 @@ class SaslTest : public ::testing::TestWithParam<Case> {
     EXPECT_TRUE(code.has_value()) << log;
     EXPECT_EQ(code.value_or(-1), 1) << log;
     const size_t at =
-        log.find("nlpflow: Kafka authentication at '" + cluster_->sasl + "' failed: ");
+        log.find("error Kafka authentication at '" + cluster_->sasl + "' failed: ");
     EXPECT_NE(at, std::string::npos) << log;
     EXPECT_NE(log.find("SASL authentication error"), std::string::npos) << log;
     EXPECT_EQ(log.find(password), std::string::npos) << "the password was logged";

@@ -111,7 +111,7 @@ TEST(DistillCommand, BadInputsFailWithOneLine) {
   const std::string texts = Corpus(10);
   const std::string out = Temp("bad");
   Outcome r = RunNlpflow({"distill", "--texts", texts, "--out", out, "--layers", "3"});
-  EXPECT_EQ(r.code, 1);
+  EXPECT_EQ(r.code, 2);  // a bad flag: exit 2 (main.cc)
   EXPECT_EQ(r.err,
             "nlpflow: distill: --layers 3: the student must have 1 to 2 layers (the teacher has "
             "2)\n");
@@ -158,6 +158,7 @@ TEST(EvalCommand, ReportsMetricsComputedFromTheData) {
   EXPECT_GT(j["throughput"]["records_per_s"].get<double>(), 0);
   const Outcome bad = RunNlpflow({"eval", "--variant", kFixture, "--train", texts});
   EXPECT_EQ(bad.err, "nlpflow: eval: --variant, --train and --test are required\n");
+  EXPECT_EQ(bad.code, 2);
 }
 
 }  // namespace

@@ -4,12 +4,16 @@ No Docker engine runs on the project's machines, so this reads the files the
 way Docker would and checks what breaks a build or a `compose up` first:
   Dockerfile: a Debian 12 base; scripts/setup is run, after the COPY that
     brings it; every COPY source exists in the build context and is not
-    excluded by .dockerignore; the final USER is not root; the ENTRYPOINT is
-    nlpflow.
+    excluded by .dockerignore; the final USER is not root and numeric; the
+    ENTRYPOINT is nlpflow; two stages, the runtime one with no compilers,
+    headers or scripts/setup, taking the binary from the build stage, with a
+    HEALTHCHECK on /healthz.
   compose.yaml: parses; has the kafka and nlpflow services; Kafka is 4.1.x;
     nlpflow is built from this Dockerfile, depends on kafka, gets a bootstrap
     address that the kafka service advertises, and every bind-mounted host
-    path exists.
+    path exists (of every service); Prometheus scrapes nlpflow on the metrics
+    port; Grafana is provisioned with that Prometheus and the dashboard, whose
+    panels name the provisioned datasource.
   docker/k8s/*.yaml: the Deployment, the ConfigMap and the KEDA ScaledObject
     parse and refer to each other: the Deployment mounts the ConfigMap at the
     folder of its --config file and the ConfigMap has that key; the pipeline
@@ -18,7 +22,12 @@ way Docker would and checks what breaks a build or a `compose up` first:
     bootstrapServers, consumerGroup and topic are the config's, with at most
     kafka.topic_partitions replicas; the pods set NLPFLOW_INSTANCE_ID (the
     exactly-once transactional id) and get more than
-    pipeline.shutdown_timeout_ms to stop; the image is compose's.
+    pipeline.shutdown_timeout_ms to stop; the image is compose's; liveness on
+    /healthz and readiness on /readyz at the container's metrics port;
+    resources; securityContext with runAsNonRoot, the image's numeric user,
+    readOnlyRootFilesystem and no privilege escalation; a PodDisruptionBudget
+    and a Service selecting the pods, a ServiceMonitor selecting the Service
+    on a port it has.
 Then it breaks copies of the files in memory and checks that each break is
 caught, so that the checks above are known to be able to fail.
 
@@ -150,6 +159,33 @@ def check_dockerfile(text, context, dockerignore_text):
         errors.append("Dockerfile: no USER: the container would run as root")
     elif users[-1] in ("root", "0"):
         errors.append(f"Dockerfile: the final USER is {users[-1]!r}")
+    elif not users[-1].isdigit():
+        errors.append(f"Dockerfile: the final USER {users[-1]!r} is not numeric "
+                      "(Kubernetes' runAsNonRoot cannot check a name)")
+
+    # Two stages: the runtime one carries no toolchain.
+    from_indices = [n for n, (k, _) in enumerate(instructions) if k == "FROM"]
+    if len(from_indices) < 2:
+        errors.append("Dockerfile: one stage: the image would carry the compilers")
+    else:
+        if not re.match(r"^debian:(12|bookworm)(\b|-)", froms[-1]):
+            errors.append(f"Dockerfile: runtime base is {froms[-1]!r}, expected debian:12")
+        runtime = instructions[from_indices[-1] + 1:]
+        for keyword, args in runtime:
+            if keyword == "RUN" and "scripts/setup" in args:
+                errors.append("Dockerfile: the runtime stage runs scripts/setup (the build toolchain)")
+            if keyword == "RUN" and re.search(r"apt-get install", args):
+                for word in shlex.split(args.replace("\\", " ")):
+                    if word in ("build-essential", "gcc", "g++", "clang", "cmake", "ninja-build") or \
+                            word.endswith("-dev"):
+                        errors.append(f"Dockerfile: the runtime stage installs {word!r}")
+        if not any(k == "COPY" and "--from=" in a for k, a in runtime):
+            errors.append("Dockerfile: the runtime stage copies nothing from the build stage")
+        checks = [a for k, a in runtime if k == "HEALTHCHECK"]
+        if not checks:
+            errors.append("Dockerfile: the runtime stage has no HEALTHCHECK")
+        elif "/healthz" not in checks[-1]:
+            errors.append(f"Dockerfile: the HEALTHCHECK does not ask /healthz: {checks[-1]!r}")
 
     entrypoints = [a for k, a in instructions if k == "ENTRYPOINT"]
     if not entrypoints or "nlpflow" not in entrypoints[-1]:
@@ -208,11 +244,20 @@ def check_compose(text, compose_dir, dockerfile_path, context_root):
     if "kafka" not in (list(depends) if isinstance(depends, (list, dict)) else []):
         errors.append("compose: nlpflow does not depend on kafka")
 
-    for volume in app.get("volumes") or []:
-        source = volume.get("source") if isinstance(volume, dict) else str(volume).split(":")[0]
-        if source and (source.startswith(".") or source.startswith("/")):
-            if not os.path.exists(os.path.join(compose_dir, source)):
-                errors.append(f"compose: nlpflow mounts {source!r}, which does not exist")
+    mounts = {}  # service -> {container path: host path}
+    for service_name, service in services.items():
+        for volume in (service or {}).get("volumes") or []:
+            if isinstance(volume, dict):
+                source, target = volume.get("source"), volume.get("target")
+            else:
+                parts = str(volume).split(":")
+                source, target = parts[0], parts[1] if len(parts) > 1 else ""
+            if source and (source.startswith(".") or source.startswith("/")):
+                host = os.path.join(compose_dir, source)
+                if not os.path.exists(host):
+                    errors.append(f"compose: {service_name} mounts {source!r}, which does not exist")
+                mounts.setdefault(service_name, {})[target] = host
+    errors += check_monitoring(services, mounts)
 
     # nlpflow's broker must be an address the kafka service advertises.
     command = " ".join(as_list(app.get("command")))
@@ -228,13 +273,164 @@ def check_compose(text, compose_dir, dockerfile_path, context_root):
     return errors
 
 
+def mounted_file(mounts, service, path):
+    """The host path of `path` in `service`, through its bind mounts; None if not mounted."""
+    for target, host in sorted((mounts.get(service) or {}).items(), key=lambda kv: -len(kv[0])):
+        if path == target or path.startswith(target.rstrip("/") + "/"):
+            return os.path.join(host, os.path.relpath(path, target)) if path != target else host
+    return None
+
+
+def check_monitoring(services, mounts):
+    """Prometheus scrapes nlpflow; Grafana has it and the dashboard."""
+    import json
+
+    errors = []
+    for name in ("prometheus", "grafana"):
+        if not isinstance(services.get(name), dict):
+            errors.append(f"compose: no {name} service")
+    if errors:
+        return errors
+    prom_config = mounted_file(mounts, "prometheus", "/etc/prometheus/prometheus.yml")
+    if not prom_config or not os.path.exists(prom_config):
+        return ["compose: prometheus has no /etc/prometheus/prometheus.yml mounted"]
+    try:
+        prom = yaml.safe_load(open(prom_config))
+    except yaml.YAMLError as e:
+        return [f"compose: prometheus.yml is not valid YAML: {e}"]
+    targets = []
+    for job in (prom or {}).get("scrape_configs") or []:
+        for sd in job.get("dns_sd_configs") or []:
+            targets += [f"{n}:{sd.get('port')}" for n in sd.get("names") or []]
+        for sc in job.get("static_configs") or []:
+            targets += sc.get("targets") or []
+    if "nlpflow:9464" not in targets:
+        errors.append(f"compose: Prometheus does not scrape nlpflow:9464 (targets {targets})")
+
+    provisioning = mounted_file(mounts, "grafana", "/etc/grafana/provisioning")
+    if not provisioning or not os.path.isdir(provisioning):
+        return errors + ["compose: grafana has no /etc/grafana/provisioning mounted"]
+    uids = set()
+    ds_dir = os.path.join(provisioning, "datasources")
+    for f in sorted(os.listdir(ds_dir)) if os.path.isdir(ds_dir) else []:
+        for ds in (yaml.safe_load(open(os.path.join(ds_dir, f))) or {}).get("datasources") or []:
+            if ds.get("type") == "prometheus" and "prometheus:9090" in str(ds.get("url")):
+                uids.add(ds.get("uid"))
+    if not uids:
+        errors.append("compose: Grafana has no datasource for http://prometheus:9090")
+    dashboard_paths = []
+    db_dir = os.path.join(provisioning, "dashboards")
+    for f in sorted(os.listdir(db_dir)) if os.path.isdir(db_dir) else []:
+        for provider in (yaml.safe_load(open(os.path.join(db_dir, f))) or {}).get("providers") or []:
+            path = (provider.get("options") or {}).get("path")
+            host = mounted_file(mounts, "grafana", path) if path else None
+            if not host or not os.path.isdir(host):
+                errors.append(f"compose: Grafana's dashboard folder {path!r} is not mounted")
+            else:
+                dashboard_paths += [os.path.join(host, d) for d in sorted(os.listdir(host)) if d.endswith(".json")]
+    if not dashboard_paths:
+        errors.append("compose: Grafana is provisioned with no dashboard")
+    for path in dashboard_paths:
+        try:
+            dashboard = json.load(open(path))
+        except ValueError as e:
+            errors.append(f"compose: dashboard {os.path.basename(path)} is not JSON: {e}")
+            continue
+        for panel in dashboard.get("panels") or []:
+            for target in [panel] + (panel.get("targets") or []):
+                uid = (target.get("datasource") or {}).get("uid")
+                if uid is not None and uid not in uids:
+                    errors.append(f"compose: dashboard panel {panel.get('title')!r} uses datasource "
+                                  f"{uid!r}, which Grafana is not provisioned with")
+    return errors
+
+
 # ---------------------------------------------------------------------------
 # Kubernetes manifests
 
-K8S_FILES = ("deployment.yaml", "configmap.yaml", "scaledobject.yaml")
+K8S_FILES = ("deployment.yaml", "configmap.yaml", "scaledobject.yaml", "service.yaml",
+             "servicemonitor.yaml", "pdb.yaml")
 
 
-def check_k8s(k8s_texts, compose_text):
+def selects(selector, labels):
+    """A label selector's matchLabels (or a Service's plain selector) match labels."""
+    match = selector.get("matchLabels", selector) if isinstance(selector, dict) else {}
+    return bool(match) and all(labels.get(k) == v for k, v in match.items())
+
+
+def check_pod_operability(dep, container, spec, config, image_uid, docs):
+    """Probes, resources, securityContext, and the PDB, Service and ServiceMonitor."""
+    errors = []
+    listen = str((config.get("metrics") or {}).get("listen", "0.0.0.0:9464"))
+    metrics_port = int(listen.rsplit(":", 1)[-1]) if listen else None
+    ports = {p.get("name"): p.get("containerPort") for p in container.get("ports") or []}
+    for probe, path in (("livenessProbe", "/healthz"), ("readinessProbe", "/readyz")):
+        get = (container.get(probe) or {}).get("httpGet") or {}
+        if get.get("path") != path:
+            errors.append(f"k8s: the container's {probe} does not ask {path} (got {get.get('path')!r})")
+            continue
+        port = get.get("port")
+        port = ports.get(port, port)
+        if port != metrics_port:
+            errors.append(f"k8s: the {probe} asks port {port!r}, metrics.listen is {metrics_port}")
+    resources = container.get("resources") or {}
+    requests = resources.get("requests") or {}
+    if "cpu" not in requests or "memory" not in requests:
+        errors.append("k8s: the container requests no cpu or no memory")
+    if "memory" not in (resources.get("limits") or {}):
+        errors.append("k8s: the container has no memory limit")
+    pod_sc, sc = spec.get("securityContext") or {}, container.get("securityContext") or {}
+    merged = dict(pod_sc, **sc)
+    if merged.get("runAsNonRoot") is not True:
+        errors.append("k8s: runAsNonRoot is not true")
+    uid = merged.get("runAsUser")
+    if not isinstance(uid, int) or uid == 0:
+        errors.append(f"k8s: runAsUser is {uid!r}, expected a non-zero number")
+    elif image_uid is not None and uid != image_uid:
+        errors.append(f"k8s: runAsUser {uid} is not the image's USER {image_uid}")
+    if sc.get("readOnlyRootFilesystem") is not True:
+        errors.append("k8s: readOnlyRootFilesystem is not true")
+    if sc.get("allowPrivilegeEscalation") is not False:
+        errors.append("k8s: allowPrivilegeEscalation is not false")
+
+    pod_labels = (((dep.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {}
+    pdb, svc, sm = docs["pdb.yaml"], docs["service.yaml"], docs["servicemonitor.yaml"]
+    for doc, kind in ((pdb, "PodDisruptionBudget"), (svc, "Service"), (sm, "ServiceMonitor")):
+        if doc.get("kind") != kind:
+            errors.append(f"k8s: expected kind {kind}, got {doc.get('kind')!r}")
+    if not selects((pdb.get("spec") or {}).get("selector"), pod_labels):
+        errors.append("k8s: the PodDisruptionBudget does not select the Deployment's pods")
+    pdb_spec = pdb.get("spec") or {}
+    if "maxUnavailable" not in pdb_spec and "minAvailable" not in pdb_spec:
+        errors.append("k8s: the PodDisruptionBudget sets neither maxUnavailable nor minAvailable")
+    svc_spec = svc.get("spec") or {}
+    if not selects(svc_spec.get("selector"), pod_labels):
+        errors.append("k8s: the Service does not select the Deployment's pods")
+    svc_ports = {p.get("name"): p for p in svc_spec.get("ports") or []}
+    for name, p in svc_ports.items():
+        target = ports.get(p.get("targetPort"), p.get("targetPort"))
+        if target != metrics_port:
+            errors.append(f"k8s: the Service's port {name!r} targets {target!r}, not the metrics port")
+    svc_labels = (svc.get("metadata") or {}).get("labels") or {}
+    sm_spec = sm.get("spec") or {}
+    if not selects(sm_spec.get("selector"), svc_labels):
+        errors.append("k8s: the ServiceMonitor does not select the Service")
+    for endpoint in sm_spec.get("endpoints") or [{}]:
+        if endpoint.get("port") not in svc_ports:
+            errors.append(f"k8s: the ServiceMonitor scrapes port {endpoint.get('port')!r}, "
+                          f"which the Service does not have")
+        if endpoint.get("path", "/metrics") != "/metrics":
+            errors.append(f"k8s: the ServiceMonitor scrapes {endpoint.get('path')!r}, not /metrics")
+    return errors
+
+
+def image_user(dockerfile_text):
+    """The numeric uid of the Dockerfile's final USER, or None."""
+    users = [a.split(":")[0].strip() for k, a in parse_dockerfile(dockerfile_text) if k == "USER"]
+    return int(users[-1]) if users and users[-1].isdigit() else None
+
+
+def check_k8s(k8s_texts, compose_text, dockerfile_text=""):
     """k8s_texts: {file name: text}. Returns a list of errors."""
     docs = {}
     for name in K8S_FILES:
@@ -332,6 +528,7 @@ def check_k8s(k8s_texts, compose_text):
     max_replicas = int(so_spec.get("maxReplicaCount", 100))
     if max_replicas > partitions:
         errors.append(f"k8s: maxReplicaCount {max_replicas} is more than the {partitions} partitions")
+    errors += check_pod_operability(dep, container, spec, config, image_user(dockerfile_text), docs)
     return errors
 
 
@@ -382,7 +579,7 @@ def main():
     else:
         print(f"ok   {os.path.relpath(dockerfile, root)} and {os.path.relpath(compose, root)}")
         passed += 1
-    k8s_errors = check_k8s(k8s, texts[compose])
+    k8s_errors = check_k8s(k8s, texts[compose], texts[dockerfile])
     for e in k8s_errors:
         print(f"FAIL {e}")
     if k8s_errors:
@@ -408,6 +605,29 @@ def main():
         ("short grace", "deployment.yaml", ("terminationGracePeriodSeconds: 30", "terminationGracePeriodSeconds: 5"),
          "terminationGracePeriodSeconds 5"),
         ("missing config key", "configmap.yaml", ("  pipeline.yaml: |", "  other.yaml: |"), "has no key 'pipeline.yaml'"),
+        ("no liveness", "deployment.yaml", ("path: /healthz\n              port: metrics\n            periodSeconds: 10",
+                                             "path: /other\n              port: metrics\n            periodSeconds: 10"),
+         "livenessProbe does not ask /healthz"),
+        ("readiness elsewhere", "deployment.yaml", ("path: /readyz\n              port: metrics",
+                                                    "path: /readyz\n              port: 8080"),
+         "readinessProbe asks port 8080"),
+        ("no resources", "deployment.yaml", ("              cpu: \"2\"\n", ""), "requests no cpu"),
+        ("root allowed", "deployment.yaml", ("runAsNonRoot: true", "runAsNonRoot: false"), "runAsNonRoot is not true"),
+        ("other uid", "deployment.yaml", ("runAsUser: 10001", "runAsUser: 1000"), "is not the image's USER 10001"),
+        ("writable root", "deployment.yaml", ("readOnlyRootFilesystem: true", "readOnlyRootFilesystem: false"),
+         "readOnlyRootFilesystem is not true"),
+        ("escalation", "deployment.yaml", ("allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true"),
+         "allowPrivilegeEscalation is not false"),
+        ("no PDB", "pdb.yaml", None, "pdb.yaml is missing"),
+        ("PDB selects others", "pdb.yaml", ("      app.kubernetes.io/name: nlpflow", "      app.kubernetes.io/name: other"),
+         "PodDisruptionBudget does not select"),
+        ("Service selects others", "service.yaml", ("    app.kubernetes.io/name: nlpflow\n  ports",
+                                                     "    app.kubernetes.io/name: other\n  ports"),
+         "Service does not select"),
+        ("monitor on a missing port", "servicemonitor.yaml", ("- port: metrics", "- port: http"),
+         "scrapes port 'http'"),
+        ("monitor selects others", "servicemonitor.yaml", ("      app.kubernetes.io/name: nlpflow", "      app.kubernetes.io/name: other"),
+         "ServiceMonitor does not select"),
     ]
     for name, file, change, expected in k8s_breaks:
         broken = dict(k8s)
@@ -419,7 +639,7 @@ def main():
                 print(f"FAIL k8s break {name!r} changed nothing: update this test with the files")
                 failed += 1
                 continue
-        found = check_k8s(broken, texts[compose])
+        found = check_k8s(broken, texts[compose], texts[dockerfile])
         if any(expected in e for e in found):
             passed += 1
         else:
@@ -439,8 +659,22 @@ def main():
         ("broken YAML", d, c + "\n  bad: [unclosed\n", i, "not valid YAML"),
         ("no kafka service", d, c.replace("\n  kafka:\n", "\n  broker:\n"), i, "no kafka service"),
         ("Kafka 4.0.0", d, c.replace("apache/kafka:4.1.1", "apache/kafka:4.0.0"), i, "expected apache/kafka:4.1.x"),
-        ("missing mount", d, c.replace("../configs/minilm-embed.yaml", "../configs/nope.yaml"), i,
+        ("missing mount", d, c.replace("../configs:/opt", "../nope:/opt"), i, "which does not exist"),
+        ("USER by name", re.sub(r"(?m)^USER .*$", "USER nlpflow", d), c, i, "is not numeric"),
+        ("one stage", d.replace("FROM debian:12 AS runtime", "# one stage").replace("COPY --from=build /out/ /", ""),
+         c, i, "one stage"),
+        ("compilers at run time", d.replace("ca-certificates curl", "ca-certificates curl build-essential"), c, i,
+         "the runtime stage installs 'build-essential'"),
+        ("headers at run time", d.replace("ca-certificates curl", "ca-certificates curl libtorch-dev"), c, i,
+         "the runtime stage installs 'libtorch-dev'"),
+        ("no HEALTHCHECK", re.sub(r"(?m)^HEALTHCHECK .*\n.*$", "", d), c, i, "no HEALTHCHECK"),
+        ("no prometheus", d, c.replace("\n  prometheus:\n", "\n  prom:\n"), i, "no prometheus service"),
+        ("prometheus elsewhere", d, c.replace("./prometheus/prometheus.yml:", "./prometheus/other.yml:"), i,
          "which does not exist"),
+        ("no dashboards", d, c.replace("./grafana/dashboards:/var/lib/grafana/dashboards",
+                                       "./grafana/dashboards:/var/lib/grafana/other"), i,
+         "dashboard folder '/var/lib/grafana/dashboards' is not mounted"),
+
         ("unadvertised broker", d, c.replace("kafka.bootstrap_servers=kafka:9092", "kafka.bootstrap_servers=kafka:29092"),
          i, "which kafka does not advertise"),
     ]
