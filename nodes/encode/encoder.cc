@@ -165,7 +165,8 @@ void Encoder::EncodeResult(Record* record) const {
     j["num_tokens"] = record->encoding.ids.size();
     j["source"] = {{"topic", record->coords.topic},
                    {"partition", record->coords.partition},
-                   {"offset", record->coords.offset}};
+                   {"offset", record->coords.offset},
+                   {"timestamp_ms", record->timestamp_ms}};
     if (!record->attributes.empty()) j["attributes"] = record->attributes;
     j["timings_us"] = {{"decode", d.decode_us},   {"tokenize", d.tokenize_us},
                        {"queue", d.queue_us},     {"infer", d.infer_us},
@@ -186,6 +187,7 @@ void Encoder::EncodeResult(Record* record) const {
   src->set_topic(record->coords.topic);
   src->set_partition(record->coords.partition);
   src->set_offset(record->coords.offset);
+  src->set_timestamp_ms(record->timestamp_ms);
   for (const auto& [k, v] : record->attributes) (*r.mutable_attributes())[k] = v;
   auto* t = r.mutable_timings();
   t->set_decode_us(d.decode_us);

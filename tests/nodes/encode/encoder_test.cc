@@ -14,6 +14,7 @@ Record Processed() {
   Record r;
   r.id = "x1";
   r.coords = {"texts", 2, 41};
+  r.timestamp_ms = 1796414179123;
   r.encoding.ids = {101, 7592, 102};
   r.output = EmbeddingOutput{{0.6f, -0.8f, 0.1f}};
   r.attributes["lang"] = "en";
@@ -47,6 +48,7 @@ TEST(EncoderTest, JsonResultCarriesExactFloats) {
   EXPECT_EQ(j["num_tokens"], 3);
   EXPECT_EQ(j["source"]["partition"], 2);
   EXPECT_EQ(j["source"]["offset"], 41);
+  EXPECT_EQ(j["source"]["timestamp_ms"], 1796414179123);  // the input's Kafka timestamp
   EXPECT_EQ(j["attributes"]["lang"], "en");
   ASSERT_EQ(j["embedding"].size(), 3u);
   for (size_t i = 0; i < 3; ++i) {
@@ -69,6 +71,7 @@ TEST(EncoderTest, ProtobufResult) {
   ASSERT_EQ(out.embedding_size(), 3);
   EXPECT_EQ(out.embedding(1), -0.8f);
   EXPECT_EQ(out.source().topic(), "texts");
+  EXPECT_EQ(out.source().timestamp_ms(), 1796414179123);
   EXPECT_EQ(out.timings().queue_us(), 70);
 }
 
