@@ -95,6 +95,7 @@ def main():
         admin = AdminClient({"bootstrap.servers": bootstrap})
         for future in admin.create_topics([NewTopic(topics["in"], 2, 1)]).values():
             future.result(30)
+        del admin  # no reconnect attempts (and log lines) once the broker stops
         for fmt in ("json", "protobuf"):
             out, dlq, group = f"{topics['out']}-{fmt}", f"{topics['dlq']}-{fmt}", f"ex-{fmt}"
             log = open(os.path.join(tmp, f"nlpflow-{fmt}.log"), "w+")
