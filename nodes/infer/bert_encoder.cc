@@ -3,6 +3,7 @@
 #include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/record_function.h>
+#include <spdlog/spdlog.h>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -15,6 +16,7 @@
 #include <string>
 #include <utility>
 
+#include "nodes/infer/cpu_features.h"
 #include "nodes/infer/tensor_reader.h"
 
 namespace nlpflow {
@@ -179,7 +181,45 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
     }
     encoder->layers_.push_back(std::move(layer));
   }
+  if (backend == LinearBackend::kProgram) NLPFLOW_RETURN_IF_ERROR(encoder->BuildProgram());
   return encoder;
+}
+
+Status BertEncoder::BuildProgram() {
+  NLPFLOW_ASSIGN_OR_RETURN(const nlpflow::Activation activation, ParseActivation(config_.hidden_act));
+  auto data = [](const at::Tensor& t) { return t.data_ptr<float>(); };
+  auto linear = [&](const Linear& l) {
+    return ProgramLinear{data(l.weight), data(l.bias), l.weight.size(0), l.weight.size(1)};
+  };
+  auto norm = [&](const LayerNorm& n) { return ProgramNorm{data(n.weight), data(n.bias)}; };
+  ProgramSpec spec;
+  spec.hidden = config_.hidden_size;
+  spec.head_dim = config_.head_dim();
+  spec.layer_norm_eps = config_.layer_norm_eps;
+  spec.activation = activation;
+  spec.word_embeddings = data(word_embeddings_);
+  spec.vocab_size = word_embeddings_.size(0);
+  spec.position_embeddings = data(position_embeddings_);
+  spec.max_positions = position_embeddings_.size(0);
+  spec.token_type_embeddings = data(token_type_embeddings_);
+  spec.type_vocab_size = token_type_embeddings_.size(0);
+  spec.embedding_norm = norm(embedding_norm_);
+  for (const Layer& layer : layers_) {
+    spec.layers.push_back({layer.heads, linear(layer.qkv), linear(layer.attention_out),
+                           norm(layer.attention_norm), linear(layer.intermediate),
+                           linear(layer.output), norm(layer.output_norm)});
+  }
+  NLPFLOW_ASSIGN_OR_RETURN(program_, EncoderProgram::Create(spec));
+  // The program holds its own (reordered) copies; only the shapes stay here,
+  // for DescribeLinears.
+  for (Layer& layer : layers_) {
+    for (Linear* l : {&layer.qkv, &layer.attention_out, &layer.intermediate, &layer.output}) {
+      l->weight = at::empty(l->weight.sizes(), at::TensorOptions().device(at::kMeta));
+    }
+  }
+  spdlog::info("infer: encoder program: {}; CPU {}", program_->Describe(),
+               GetCpuFeatures().Describe());
+  return Status::Ok();
 }
 
 std::vector<std::string> BertEncoder::DescribeLinears() const {
@@ -444,6 +484,11 @@ at::Tensor BertEncoder::SelfAttention(const at::Tensor& qkv, const PackedTokens&
 
 at::Tensor BertEncoder::Forward(const PackedTokens& tokens) const {
   const int64_t n = tokens.tokens();
+  if (program_) {
+    at::Tensor out = at::empty({n, config_.hidden_size}, at::kFloat);
+    program_->Run(tokens, out.data_ptr<float>());
+    return out;
+  }
   auto as_tensor = [n](const std::vector<int64_t>& v) {
     return at::from_blob(const_cast<int64_t*>(v.data()), {n}, at::kLong);
   };

@@ -16,24 +16,12 @@
 #include "common/status.h"
 #include "nodes/infer/bert_config.h"
 #include "nodes/infer/embedding_model.h"
+#include "nodes/infer/encoder_program.h"
 #include "nodes/infer/int8_matmul.h"
+#include "nodes/infer/packed_tokens.h"
 #include "nodes/infer/safetensors.h"
 
 namespace nlpflow {
-
-// The real tokens of a right-padded batch, row after row: the padding is
-// dropped before the encoder, which computes nothing on it. The dense layers
-// (almost all of the FLOPs) run on all tokens at once; attention runs per run
-// of consecutive rows of equal length, which needs no mask.
-struct PackedTokens {
-  int64_t rows = 0;
-  std::vector<int64_t> lengths;  // per row, each >= 1
-  // Per real token, in row order:
-  std::vector<int64_t> ids;
-  std::vector<int64_t> type_ids;
-  std::vector<int64_t> positions;  // index inside its row
-  int64_t tokens() const { return static_cast<int64_t>(ids.size()); }
-};
 
 // Sets LibTorch's intra-op threads and, when the process's BLAS is OpenBLAS,
 // OpenBLAS's threads to `threads` (process-wide). Returns whether it is
@@ -62,6 +50,11 @@ enum class LinearBackend {
   // oneDNN matmul applies the scales and the bias and writes fp32
   // (int8_matmul.h). No per-call range search, no dequantize pass.
   kInt8Static,
+  // fp32, the whole forward as one oneDNN program (encoder_program.h): matmul
+  // primitives with the weights packed at load and bias, activation and
+  // residual as post-ops, the fused attention kernel, LayerNorm of ours. The
+  // ATen copies of the Linear weights are dropped after the program is built.
+  kProgram,
 };
 
 class BertEncoder {
@@ -77,6 +70,8 @@ class BertEncoder {
   // for the whole process (32 MiB, 1 GiB), so that activation buffers are not
   // returned to the kernel and faulted in again on every batch
   // (bert_encoder.cc says why); the process then keeps its peak heap.
+  // kProgram logs what the program runs (oneDNN's implementation and ISA, the
+  // attention kernel's) and the CPU's instruction sets.
   static Result<std::unique_ptr<BertEncoder>> Load(const BertConfig& config,
                                                    const SafetensorsFile& file,
                                                    LinearBackend backend);
@@ -88,6 +83,8 @@ class BertEncoder {
   at::Tensor Forward(const PackedTokens& tokens) const;
 
   const BertConfig& config() const { return config_; }
+  // kProgram: the program (for tests that count its primitives); else null.
+  const EncoderProgram* program() const { return program_.get(); }
   LinearBackend backend() const { return backend_; }
 
   // One line per Linear layer (layer index, name, weight dtype and
@@ -153,6 +150,9 @@ class BertEncoder {
   // A smoothed layer also keeps its fp32 weight, for ApplyLinear's outlier
   // rows.
   static Status MakeInt8(Linear* linear, const LayerNorm* input_norm);
+  // kProgram: builds program_ from the fp32 weights, then drops the Linear
+  // weights (a meta tensor of the same shape stays, for DescribeLinears).
+  Status BuildProgram();
   // kInt8Static: builds `linear`'s GEMM for the calibrated input `ranges`
   // (smoothed like MakeInt8 when `input_norm` is given), keeping the fp32
   // weight for the rows beyond ranges.rows when the calibration set them.
@@ -180,6 +180,7 @@ class BertEncoder {
   at::Tensor word_embeddings_, position_embeddings_, token_type_embeddings_;
   LayerNorm embedding_norm_;
   std::vector<Layer> layers_;
+  std::unique_ptr<EncoderProgram> program_;  // kProgram only
 };
 
 }  // namespace nlpflow

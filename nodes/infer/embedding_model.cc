@@ -121,9 +121,10 @@ Status ValidateModelOptions(const ModelOptions& o) {
                                    "' is not one of mean, cls, max (or empty for the "
                                    "model folder's own)");
   }
-  if (o.linear != "auto" && o.linear != "onednn" && o.linear != "blas") {
+  if (o.linear != "auto" && o.linear != "program" && o.linear != "onednn" &&
+      o.linear != "blas") {
     return Status::InvalidArgument("model linear: '" + o.linear +
-                                   "' is not one of auto, onednn, blas");
+                                   "' is not one of auto, program, onednn, blas");
   }
   if (o.precision != "fp32" && o.precision != "int8") {
     return Status::InvalidArgument("model precision: '" + o.precision +
@@ -172,15 +173,14 @@ Result<std::unique_ptr<EmbeddingModel>> EmbeddingModel::Load(const ModelOptions&
 
   const std::string weights_path = (dir / "model.safetensors").string();
   try {
-    const bool openblas = ApplyThreadSettings(options.intra_op_threads);
-    // "auto": with OpenBLAS, ATen's BLAS path measured faster than oneDNN with
-    // its per-call activation copies; with any other BLAS (Debian's default is
-    // the reference BLAS, ~2 GFLOP/s) oneDNN is far faster. README.md has the
-    // numbers.
-    model->linear_ = options.linear == "auto" ? (openblas ? "blas" : "onednn") : options.linear;
+    ApplyThreadSettings(options.intra_op_threads);
+    // "auto": the oneDNN program (encoder_program.h), whatever the BLAS;
+    // "onednn" and "blas" are the ATen paths it replaced, kept for comparison.
+    model->linear_ = options.linear == "auto" ? "program" : options.linear;
     model->precision_ = options.precision;
-    LinearBackend backend =
-        model->linear_ == "onednn" ? LinearBackend::kOnednn : LinearBackend::kBlas;
+    LinearBackend backend = model->linear_ == "program"  ? LinearBackend::kProgram
+                            : model->linear_ == "onednn" ? LinearBackend::kOnednn
+                                                         : LinearBackend::kBlas;
     // A folder written by `nlpflow quantize` says how it runs (config.json's
     // nlpflow_quantization); precision int8 still forces dynamic int8.
     if (options.precision == "int8" || config.quantization == "dynamic_int8") {

@@ -46,12 +46,11 @@ struct ModelOptions {
   // keep this at 1 and scale with instances instead.
   int intra_op_threads = 1;
 
-  // Where the Linear layers (almost all of the FLOPs) run: "onednn" (oneDNN,
-  // weights converted at load), "blas" (ATen's default path: the process's
-  // libblas.so.3), or "auto": "blas" when that BLAS is OpenBLAS, else
-  // "onednn". Same results to fp32 rounding. Measured at batch 32 x seq 32
-  // (nodes/infer/README.md): oneDNN is ~20x faster than a reference BLAS and
-  // ~10-25% slower than OpenBLAS on these AVX2 machines.
+  // How the fp32 encoder runs: "auto" or "program" (the oneDNN program of
+  // nodes/infer/encoder_program.h: packed weights, fused post-ops and
+  // attention), or the ATen paths it replaced, kept for comparison: "onednn"
+  // (at::mkldnn_linear) and "blas" (the process's libblas.so.3).
+  // Same results to fp32 rounding (nodes/infer/README.md).
   std::string linear = "auto";
 
   // "fp32", or "int8": the Linear layers get int8 weights, quantized per

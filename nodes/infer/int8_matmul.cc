@@ -2,6 +2,7 @@
 
 #include <dnnl.hpp>
 
+#include <algorithm>
 #include <vector>
 
 namespace nlpflow {
@@ -27,6 +28,7 @@ struct StaticInt8Matmul::Impl {
   dnnl::memory weights;  // in the layout the primitive chose
   dnnl::memory bias;     // [1, out] fp32, the zero point folded in
   std::vector<float> bias_values;
+  dnnl::memory::desc scratchpad_md;
   int64_t in = 0, out = 0;
 };
 
@@ -70,9 +72,14 @@ StaticInt8Matmul::StaticInt8Matmul(const at::Tensor& weight, const at::Tensor& b
   const dnnl::memory::desc dst_md({DNNL_RUNTIME_DIM_VAL, out}, dt::f32, dims{out, 1});
   dnnl::primitive_attr attr;
   attr.set_output_scales(/*mask=*/1 << 1, scales);  // per column of dst
+  // A scratchpad per call: oneDNN 2.6's own, shared by the primitive's
+  // concurrent executions, measured wrong results from two threads at once
+  // (encoder_program.cc).
+  attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
   const dnnl::matmul::primitive_desc pd(
       dnnl::matmul::desc(src_md, any_weights_md, bias_md, dst_md), attr, CpuEngine());
   impl_->primitive = dnnl::matmul(pd);
+  impl_->scratchpad_md = pd.scratchpad_desc();
 
   // Our codes are [N, K] row-major: as [K, N] that is strides {1, K}.
   const dnnl::memory::desc user_weights_md({in, out}, dt::s8, dims{1, in});
@@ -99,11 +106,14 @@ at::Tensor StaticInt8Matmul::Apply(const at::Tensor& qx) const {
                    const_cast<uint8_t*>(qx.data_ptr<uint8_t>()));
   dnnl::memory dst(dnnl::memory::desc({m, impl_->out}, dt::f32, dims{impl_->out, 1}),
                    CpuEngine(), y.data_ptr<float>());
+  at::Tensor scratch = at::empty({std::max<int64_t>(impl_->scratchpad_md.get_size(), 1)}, at::kByte);
+  dnnl::memory scratchpad(impl_->scratchpad_md, CpuEngine(), scratch.data_ptr<uint8_t>());
   dnnl::stream stream(CpuEngine());
   impl_->primitive.execute(stream, {{DNNL_ARG_SRC, src},
                                     {DNNL_ARG_WEIGHTS, impl_->weights},
                                     {DNNL_ARG_BIAS, impl_->bias},
-                                    {DNNL_ARG_DST, dst}});
+                                    {DNNL_ARG_DST, dst},
+                                    {DNNL_ARG_SCRATCHPAD, scratchpad}});
   stream.wait();
   return y;
 }

@@ -48,8 +48,8 @@ class StaticInt8Matmul {
   StaticInt8Matmul& operator=(const StaticInt8Matmul&) = delete;
 
   // qx: [m, in] uint8, contiguous. Returns [m, out]
-  // float. Codes must be < InputLevels. Thread-safe (the primitive is stateless; each call has its own
-  // stream).
+  // float. Codes must be < InputLevels. Thread-safe: each call has its own
+  // stream and scratchpad.
   at::Tensor Apply(const at::Tensor& qx) const;
 
   // The int8 weight as a per-channel quantized tensor [out, in] (for

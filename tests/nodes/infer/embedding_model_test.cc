@@ -509,7 +509,7 @@ TEST_F(EmbeddingModelLoadTest, InvalidOptionsAreRejected) {
       EmbeddingModel::Load({.path = kModelDir, .intra_op_threads = 0}).status().message(),
       "model intra_op_threads: must be at least 1, got 0");
   EXPECT_EQ(EmbeddingModel::Load({.path = kModelDir, .linear = "mkl"}).status().message(),
-            "model linear: 'mkl' is not one of auto, onednn, blas");
+            "model linear: 'mkl' is not one of auto, program, onednn, blas");
   EXPECT_EQ(
       EmbeddingModel::Load({.path = kModelDir, .precision = "fp16"}).status().message(),
       "model precision: 'fp16' is not one of fp32, int8");

@@ -1,0 +1,374 @@
+#include "nodes/infer/encoder_program.h"
+
+#include <dnnl.hpp>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <utility>
+
+#include "nodes/infer/attention_kernel.h"
+
+namespace nlpflow {
+namespace {
+
+const dnnl::engine& CpuEngine() {
+  static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+constexpr int64_t kSmallestTile = EncoderProgram::kRowTiles[std::size(EncoderProgram::kRowTiles) - 1];
+
+int64_t PaddedRows(int64_t rows) { return (rows + kSmallestTile - 1) / kSmallestTile * kSmallestTile; }
+
+// The parallel loops of ours (embeddings, LayerNorm) run on the calling
+// thread's OpenMP threads, as oneDNN does; with one thread, no region at all.
+template <typename Fn>
+void ParallelRows(int64_t rows, Fn fn) {
+  if (omp_get_max_threads() == 1 || rows < 32) {
+    for (int64_t r = 0; r < rows; ++r) fn(r);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) fn(r);
+}
+
+}  // namespace
+
+Result<Activation> ParseActivation(const std::string& act) {
+  if (act == "gelu") return Activation::kGeluErf;
+  if (act == "gelu_new" || act == "gelu_pytorch_tanh") return Activation::kGeluTanh;
+  if (act == "relu") return Activation::kRelu;
+  if (act == "silu" || act == "swish") return Activation::kSilu;
+  return Status::InvalidArgument("hidden_act '" + act +
+                                 "' is not one of gelu, gelu_new, gelu_pytorch_tanh, relu, "
+                                 "silu, swish");
+}
+
+struct EncoderProgram::Linear {
+  int64_t out = 0, in = 0;
+  int index = 0;  // position among all Linears, for the workspace's memory handles
+  dnnl::memory weights;  // in the primitives' layout
+  dnnl::memory bias;     // [1, out]
+  std::vector<float> bias_values;
+  // (rows, primitive), largest tile first; all share `weights`.
+  std::vector<std::pair<int64_t, dnnl::matmul>> tiles;
+};
+
+struct EncoderProgram::Layer {
+  int64_t heads = 0, ffn = 0;
+  Linear qkv, attention_out, intermediate, output;
+  std::vector<float> attention_gamma, attention_beta, output_gamma, output_beta;
+};
+
+struct EncoderProgram::Workspace {
+  int64_t capacity = 0;  // rows, a multiple of kSmallestTile
+  std::vector<float> hidden, qkv, context, intermediate;
+  dnnl::stream stream{CpuEngine()};
+  std::vector<uint8_t> scratchpad_bytes;
+  dnnl::memory scratchpad;  // over scratchpad_bytes
+  // Per (Linear, tile): the src and dst memory objects, made at first use and
+  // pointed at the rows of each call (set_data_handle).
+  std::vector<dnnl::memory> handles;
+};
+
+Result<std::unique_ptr<EncoderProgram>> EncoderProgram::Create(const ProgramSpec& spec) {
+  using dt = dnnl::memory::data_type;
+  using dims = dnnl::memory::dims;
+  const int64_t h = spec.hidden;
+  if (h <= 0 || spec.head_dim <= 0 || spec.word_embeddings == nullptr ||
+      spec.position_embeddings == nullptr || spec.embedding_norm.weight == nullptr) {
+    return Status::InvalidArgument("encoder program: hidden, head_dim, word and position "
+                                   "embeddings and the embedding LayerNorm are required");
+  }
+  if (!CpuSupports(spec.attention_isa)) {
+    return Status::InvalidArgument(std::string("encoder program: this CPU has no ") +
+                                   KernelIsaName(spec.attention_isa) + " attention kernel");
+  }
+  std::unique_ptr<EncoderProgram> p(new EncoderProgram());
+  p->hidden_ = h;
+  p->head_dim_ = spec.head_dim;
+  p->eps_ = static_cast<float>(spec.layer_norm_eps);
+  p->attention_isa_ = spec.attention_isa;
+  p->word_.assign(spec.word_embeddings, spec.word_embeddings + spec.vocab_size * h);
+  p->position_.assign(spec.position_embeddings, spec.position_embeddings + spec.max_positions * h);
+  if (spec.token_type_embeddings != nullptr) {
+    p->token_type_.assign(spec.token_type_embeddings,
+                          spec.token_type_embeddings + spec.type_vocab_size * h);
+    p->type_vocab_size_ = spec.type_vocab_size;
+  }
+  auto copy_norm = [h](const ProgramNorm& n, std::vector<float>* g, std::vector<float>* b) {
+    g->assign(n.weight, n.weight + h);
+    b->assign(n.bias, n.bias + h);
+  };
+  copy_norm(spec.embedding_norm, &p->embedding_gamma_, &p->embedding_beta_);
+
+  dnnl::post_ops eltwise_ops;
+  switch (spec.activation) {
+    case Activation::kGeluErf:
+      eltwise_ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0, 0);
+      break;
+    case Activation::kGeluTanh:
+      eltwise_ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_tanh, 0, 0);
+      break;
+    case Activation::kRelu:
+      eltwise_ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_relu, 0, 0);
+      break;
+    case Activation::kSilu:  // swish with alpha 1: x * sigmoid(x)
+      eltwise_ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_swish, 1.0f, 0);
+      break;
+  }
+  dnnl::post_ops sum_ops;
+  sum_ops.append_sum(1.0f);
+
+  int index = 0;
+  auto make = [&](const ProgramLinear& spec_linear, const dnnl::post_ops* ops,
+                  const std::string& name, Linear* l) -> Status {
+    if (spec_linear.weight == nullptr || spec_linear.bias == nullptr || spec_linear.out <= 0 ||
+        spec_linear.in <= 0) {
+      return Status::InvalidArgument("encoder program: " + name + ": weight, bias and shape required");
+    }
+    const int64_t out = spec_linear.out, in = spec_linear.in;
+    l->out = out;
+    l->in = in;
+    l->index = index++;
+    l->bias_values.assign(spec_linear.bias, spec_linear.bias + out);
+    dnnl::primitive_attr attr;
+    if (ops != nullptr) attr.set_post_ops(*ops);
+    // Our scratchpad, one per workspace: with oneDNN's own ("library") one,
+    // two threads running the same brgemm primitive at once measured wrong
+    // results on this oneDNN 2.6 (max |diff| 0.07 against a serial run; none
+    // with a scratchpad per caller).
+    attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    const dnnl::memory::desc bias_md({1, out}, dt::f32, dims{out, 1});
+    dnnl::memory::desc weights_md;
+    try {
+      // Smallest tile first: its weight layout is the one every tile must share.
+      for (size_t t = std::size(kRowTiles); t-- > 0;) {
+        const int64_t rows = kRowTiles[t];
+        const dnnl::memory::desc src_md({rows, in}, dt::f32, dims{in, 1});
+        const dnnl::memory::desc any_md({in, out}, dt::f32, dnnl::memory::format_tag::any);
+        const dnnl::memory::desc dst_md({rows, out}, dt::f32, dims{out, 1});
+        const dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(src_md, any_md, bias_md, dst_md),
+                                              attr, CpuEngine());
+        if (weights_md.is_zero()) {
+          weights_md = pd.weights_desc();
+          if (p->implementation_.empty()) p->implementation_ = pd.impl_info_str();
+        } else if (pd.weights_desc() != weights_md) {
+          continue;  // a layout of its own would need a second weight copy
+        }
+        p->scratchpad_bytes_ = std::max<int64_t>(p->scratchpad_bytes_,
+                                                 pd.scratchpad_desc().get_size());
+        l->tiles.insert(l->tiles.begin(), {rows, dnnl::matmul(pd)});
+        ++p->primitives_created_;
+      }
+      // torch.nn.Linear's [out, in] row-major is the matmul's [in, out] with strides {1, in}.
+      const dnnl::memory::desc user_md({in, out}, dt::f32, dims{1, in});
+      dnnl::memory user(user_md, CpuEngine(), const_cast<float*>(spec_linear.weight));
+      l->weights = dnnl::memory(weights_md, CpuEngine());
+      dnnl::stream stream(CpuEngine());
+      dnnl::reorder(user, l->weights).execute(stream, user, l->weights);
+      stream.wait();
+      l->bias = dnnl::memory(bias_md, CpuEngine(), l->bias_values.data());
+    } catch (const dnnl::error& e) {
+      return Status::Internal("encoder program: " + name + ": oneDNN: " + e.what());
+    }
+    return Status::Ok();
+  };
+
+  for (size_t i = 0; i < spec.layers.size(); ++i) {
+    const ProgramLayer& s = spec.layers[i];
+    const std::string at = "layer " + std::to_string(i);
+    const int64_t a = s.heads * spec.head_dim;
+    if (s.heads <= 0 || s.qkv.out != 3 * a || s.qkv.in != h || s.attention_out.out != h ||
+        s.attention_out.in != a || s.intermediate.in != h || s.output.out != h ||
+        s.output.in != s.intermediate.out) {
+      return Status::InvalidArgument("encoder program: " + at +
+                                     ": Linear shapes do not chain (qkv [3 * heads * head_dim, "
+                                     "hidden], attention_out [hidden, heads * head_dim], "
+                                     "intermediate [ffn, hidden], output [hidden, ffn])");
+    }
+    Layer layer;
+    layer.heads = s.heads;
+    layer.ffn = s.intermediate.out;
+    NLPFLOW_RETURN_IF_ERROR(make(s.qkv, nullptr, at + " qkv", &layer.qkv));
+    NLPFLOW_RETURN_IF_ERROR(make(s.attention_out, &sum_ops, at + " attention_out",
+                                 &layer.attention_out));
+    NLPFLOW_RETURN_IF_ERROR(make(s.intermediate, &eltwise_ops, at + " intermediate",
+                                 &layer.intermediate));
+    NLPFLOW_RETURN_IF_ERROR(make(s.output, &sum_ops, at + " output", &layer.output));
+    copy_norm(s.attention_norm, &layer.attention_gamma, &layer.attention_beta);
+    copy_norm(s.output_norm, &layer.output_gamma, &layer.output_beta);
+    p->max_width_ = std::max({p->max_width_, 3 * a, layer.ffn});
+    p->layers_.push_back(std::move(layer));
+  }
+  return p;
+}
+
+EncoderProgram::~EncoderProgram() = default;
+
+std::string EncoderProgram::Describe() const {
+  std::string tiles;
+  if (!layers_.empty()) {
+    for (const auto& [rows, prim] : layers_[0].intermediate.tiles) {
+      tiles += (tiles.empty() ? "" : "/") + std::to_string(rows);
+    }
+  }
+  return "oneDNN matmul " + implementation_ + " x" + std::to_string(primitives_created_) +
+         " (row tiles " + tiles + "), attention " + KernelIsaName(attention_isa_) +
+         ", oneDNN ISA " + OnednnEffectiveIsa();
+}
+
+std::unique_ptr<EncoderProgram::Workspace> EncoderProgram::TakeWorkspace(int64_t rows) const {
+  std::unique_ptr<Workspace> ws;
+  {
+    std::lock_guard<std::mutex> lock(pool_mu_);
+    if (!pool_.empty()) {
+      ws = std::move(pool_.back());
+      pool_.pop_back();
+    }
+  }
+  if (!ws) ws = std::make_unique<Workspace>();
+  if (ws->capacity < rows) {
+    // Zero-filled: the padding rows past a batch's tokens are computed on
+    // too (whole tiles) and must hold finite values.
+    ws->capacity = rows;
+    ws->hidden.assign(rows * hidden_, 0.0f);
+    ws->qkv.assign(rows * max_width_, 0.0f);
+    ws->context.assign(rows * max_width_, 0.0f);
+    ws->intermediate.assign(rows * max_width_, 0.0f);
+  }
+  if (!ws->scratchpad) {
+    ws->scratchpad_bytes.assign(std::max<int64_t>(scratchpad_bytes_, 64), 0);
+    ws->scratchpad = dnnl::memory(
+        dnnl::memory::desc({static_cast<int64_t>(ws->scratchpad_bytes.size())},
+                           dnnl::memory::data_type::u8, dnnl::memory::dims{1}),
+        CpuEngine(), ws->scratchpad_bytes.data());
+  }
+  return ws;
+}
+
+void EncoderProgram::ReturnWorkspace(std::unique_ptr<Workspace> ws) const {
+  std::lock_guard<std::mutex> lock(pool_mu_);
+  pool_.push_back(std::move(ws));
+}
+
+void EncoderProgram::RunLinear(Workspace* ws, const Linear& l, const float* src, float* dst,
+                               int64_t rows) const {
+  constexpr size_t kTiles = std::size(kRowTiles);
+  const size_t needed = static_cast<size_t>(4 * layers_.size() * kTiles * 2);
+  if (ws->handles.size() < needed) ws->handles.resize(needed);
+  int64_t r = 0;
+  for (size_t t = 0; t < l.tiles.size(); ++t) {
+    const int64_t tile = l.tiles[t].first;
+    if (rows - r < tile) continue;
+    dnnl::memory& s = ws->handles[(l.index * kTiles + t) * 2];
+    dnnl::memory& d = ws->handles[(l.index * kTiles + t) * 2 + 1];
+    if (!s) {
+      using dt = dnnl::memory::data_type;
+      s = dnnl::memory(dnnl::memory::desc({tile, l.in}, dt::f32, dnnl::memory::dims{l.in, 1}),
+                       CpuEngine(), DNNL_MEMORY_NONE);
+      d = dnnl::memory(dnnl::memory::desc({tile, l.out}, dt::f32, dnnl::memory::dims{l.out, 1}),
+                       CpuEngine(), DNNL_MEMORY_NONE);
+    }
+    // The C API: the C++ execute() takes its arguments as an unordered_map,
+    // an allocation per call.
+    for (; rows - r >= tile; r += tile) {
+      s.set_data_handle(const_cast<float*>(src + r * l.in));
+      d.set_data_handle(dst + r * l.out);
+      dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, s.get()},
+                                {DNNL_ARG_WEIGHTS, l.weights.get()},
+                                {DNNL_ARG_BIAS, l.bias.get()},
+                                {DNNL_ARG_DST, d.get()},
+                                {DNNL_ARG_SCRATCHPAD, ws->scratchpad.get()}};
+      dnnl::error::wrap_c_api(
+          dnnl_primitive_execute(l.tiles[t].second.get(), ws->stream.get(), 5, args),
+          "matmul execute");
+    }
+  }
+}
+
+void EncoderProgram::Run(const PackedTokens& tokens, float* out, const float* attention_bias,
+                         int64_t bias_head_stride, int64_t bias_row_stride) const {
+  const int64_t n = tokens.tokens(), m = PaddedRows(n), h = hidden_;
+  std::unique_ptr<Workspace> ws = TakeWorkspace(m);
+  float* hidden = ws->hidden.data();
+  // Embeddings in Hugging Face's order of additions: (word + token type) + position.
+  {
+    const float* word = word_.data();
+    const float* type = token_type_.empty() ? nullptr : token_type_.data();
+    const float* pos = position_.data();
+    const int64_t* ids = tokens.ids.data();
+    const int64_t* types = tokens.type_ids.data();
+    const int64_t* positions = tokens.positions.data();
+    ParallelRows(n, [=](int64_t t) {
+      float* row = hidden + t * h;
+      const float* w = word + ids[t] * h;
+      const float* p = pos + positions[t] * h;
+      if (type != nullptr) {
+        const float* ty = type + types[t] * h;
+        for (int64_t j = 0; j < h; ++j) row[j] = (w[j] + ty[j]) + p[j];
+      } else {
+        for (int64_t j = 0; j < h; ++j) row[j] = w[j] + p[j];
+      }
+    });
+    std::memset(hidden + n * h, 0, sizeof(float) * (m - n) * h);
+  }
+  LayerNormRows(hidden, m, embedding_gamma_, embedding_beta_);
+
+  float* qkv = ws->qkv.data();
+  float* context = ws->context.data();
+  float* intermediate = ws->intermediate.data();
+  for (const Layer& layer : layers_) {
+    const int64_t a = layer.heads * head_dim_;
+    RunLinear(ws.get(), layer.qkv, hidden, qkv, m);
+    AttentionArgs args;
+    args.qkv = qkv;
+    args.qkv_stride = 3 * a;
+    args.k_offset = a;
+    args.v_offset = 2 * a;
+    args.out = context;
+    args.out_stride = a;
+    args.heads = layer.heads;
+    args.head_dim = head_dim_;
+    args.lengths = tokens.lengths.data();
+    args.rows = tokens.rows;
+    args.scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(head_dim_)));
+    args.bias = attention_bias;
+    args.bias_head_stride = bias_head_stride;
+    args.bias_row_stride = bias_row_stride;
+    FusedAttention(attention_isa_, args);
+    RunLinear(ws.get(), layer.attention_out, context, hidden, m);  // + hidden (sum post-op)
+    LayerNormRows(hidden, m, layer.attention_gamma, layer.attention_beta);
+    RunLinear(ws.get(), layer.intermediate, hidden, intermediate, m);  // activation post-op
+    RunLinear(ws.get(), layer.output, intermediate, hidden, m);       // + hidden
+    LayerNormRows(hidden, m, layer.output_gamma, layer.output_beta);
+  }
+  ws->stream.wait();
+  std::memcpy(out, hidden, sizeof(float) * n * h);
+  ReturnWorkspace(std::move(ws));
+}
+
+void EncoderProgram::LayerNormRows(float* x, int64_t rows, const std::vector<float>& gamma,
+                                   const std::vector<float>& beta) const {
+  const int64_t h = hidden_;
+  const float* g = gamma.data();
+  const float* b = beta.data();
+  const float eps = eps_;
+  ParallelRows(rows, [=](int64_t r) {
+    float* row = x + r * h;
+    float sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t j = 0; j < h; ++j) sum += row[j];
+    const float mean = sum / static_cast<float>(h);
+    float sq = 0;
+#pragma omp simd reduction(+ : sq)
+    for (int64_t j = 0; j < h; ++j) sq += (row[j] - mean) * (row[j] - mean);
+    const float inv = 1.0f / std::sqrt(sq / static_cast<float>(h) + eps);
+#pragma omp simd
+    for (int64_t j = 0; j < h; ++j) row[j] = (row[j] - mean) * inv * g[j] + b[j];
+  });
+}
+
+}  // namespace nlpflow
