@@ -1,6 +1,12 @@
 #!/usr/bin/env python3
 """all-MiniLM-L6-v2 sentence embeddings: nlpflow fp32 and int8 against ONNX
-Runtime and sentence-transformers, batch 1/8/32/64 x sequence 16/64/128.
+Runtime (fp32, and its own int8: quantize_dynamic) and sentence-transformers,
+batch 1/8/32/64 x sequence 16/64/128.
+
+The runtimes are interleaved shape by shape (nlpflow, ONNX Runtime fp32, ONNX
+Runtime int8, sentence-transformers for one shape, then the next shape), so a
+neighbour's load on the shared machine lands on all of them alike, and the
+ratios of one shape are measured within the same minute.
 
 Writes bench/results/runtimes.md and bench/results/runtimes.json with the
 command, the machine's measured fp32 peak and, per runtime and shape:
@@ -67,16 +73,44 @@ def timed(fn, min_seconds: float):
     return (time.perf_counter() - wall0) / n, (time.process_time() - cpu0) / n
 
 
-def measure_peak(build_dir: str) -> float:
-    exe = os.path.join(tempfile.mkdtemp(), "fma_peak")
-    subprocess.run(["c++", "-O2", "-mavx2", "-mfma", os.path.join(HERE, "fma_peak.cc"),
-                    "-o", exe], check=True)
-    best = 0.0
-    for _ in range(3):
-        out = subprocess.run([exe, "300000000"], check=True, capture_output=True,
-                             text=True).stdout
-        best = max(best, float(re.search(r"([\d.]+) GFLOP per CPU-s", out).group(1)))
-    return best
+def cpu_description() -> dict:
+    """The CPU of the run, as /proc/cpuinfo says: every figure is tied to it."""
+    info = {}
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if ":" not in line:
+                if info:
+                    break
+                continue
+            key, value = (x.strip() for x in line.split(":", 1))
+            info.setdefault(key, value)
+    flags = info.get("flags", "").split()
+    wanted = ["avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx_vnni",
+              "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16"]
+    return {"model_name": info.get("model name", platform.processor()),
+            "family": int(info.get("cpu family", 0)), "model": int(info.get("model", 0)),
+            "instruction_sets": [f for f in wanted if f in flags],
+            "cores": os.cpu_count()}
+
+
+def measure_peak(cpu: dict) -> tuple:
+    """The fp32 FMA peak of one core (bench/fma_peak.cc), with AVX2 and, where the
+    CPU has it, AVX-512; the larger, and which ISA gave it."""
+    best, isa = 0.0, ""
+    variants = [("avx2", ["-mavx2", "-mfma"])]
+    if "avx512f" in cpu["instruction_sets"]:
+        variants.append(("avx512", ["-mavx512f", "-mfma"]))
+    for name, flags in variants:
+        exe = os.path.join(tempfile.mkdtemp(), "fma_peak")
+        subprocess.run(["c++", "-O2", *flags, os.path.join(HERE, "fma_peak.cc"), "-o", exe],
+                       check=True)
+        for _ in range(3):
+            out = subprocess.run([exe, "300000000"], check=True, capture_output=True,
+                                 text=True).stdout
+            rate = float(re.search(r"([\d.]+) GFLOP per CPU-s", out).group(1))
+            if rate > best:
+                best, isa = rate, name
+    return best, isa
 
 
 def run_nlpflow(args, shapes):
@@ -84,7 +118,13 @@ def run_nlpflow(args, shapes):
     cmd = [exe, "--model", args.model, "--threads", str(args.threads), "--linear",
            "auto,int8", "--min-seconds", str(args.min_seconds), "--shapes",
            ",".join(f"{b}x{s}" for b, s in shapes)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    done = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    out = done.stdout
+    # The load log names what the encoder program runs (oneDNN implementation
+    # and ISA, the attention kernel).
+    program = re.search(r"encoder program: (.*?); CPU", done.stderr + done.stdout)
+    if program:
+        run_nlpflow.program = program.group(1)
     rows = []
     for line in out.splitlines():
         f = line.split()
@@ -121,26 +161,34 @@ def ort_session_options(threads: int):
     return so
 
 
-def run_onnxruntime(args, shapes, tmp):
+def onnxruntime_sessions(args, tmp):
+    """ONNX Runtime fp32 and its own dynamic int8 (quantize_dynamic, QInt8
+    weights per channel as ONNX Runtime recommends for transformers on x86)."""
     import onnxruntime as ort
+    from onnxruntime.quantization import QuantType, quantize_dynamic
     path = os.path.join(tmp, "minilm.onnx")
     export_onnx(args.model, path)
-    session = ort.InferenceSession(path, ort_session_options(args.threads),
-                                   providers=["CPUExecutionProvider"])
+    int8_path = os.path.join(tmp, "minilm.int8.onnx")
+    quantize_dynamic(path, int8_path, weight_type=QuantType.QInt8, per_channel=True)
+    sessions = {}
+    for name, p in [("fp32", path), ("int8 (quantize_dynamic)", int8_path)]:
+        sessions[f"onnxruntime {ort.__version__} {name}"] = ort.InferenceSession(
+            p, ort_session_options(args.threads), providers=["CPUExecutionProvider"])
+    return sessions
+
+
+def run_onnxruntime(args, sessions, b, s):
     rows = []
-    for b, s in shapes:
-        ids, mask, types = inputs(b, s)
-        feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    ids, mask, types = inputs(b, s)
+    feed = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
+    for name, session in sessions.items():
         wall, cpu = timed(lambda: session.run(None, feed), args.min_seconds)
-        rows.append({"runtime": f"onnxruntime {ort.__version__} fp32", "batch": b, "seq": s,
-                     "wall_s": wall, "cpu_s": cpu})
+        rows.append({"runtime": name, "batch": b, "seq": s, "wall_s": wall, "cpu_s": cpu})
     return rows
 
 
-def run_sentence_transformers(args, shapes):
+def run_sentence_transformers(args, model, shapes):
     import sentence_transformers
-    from sentence_transformers import SentenceTransformer
-    model = SentenceTransformer(args.model, device="cpu").eval()
     rows = []
     for b, s in shapes:
         ids, mask, types = (torch.from_numpy(x) for x in inputs(b, s))
@@ -168,15 +216,21 @@ def main() -> int:
     os.environ["OPENBLAS_NUM_THREADS"] = str(args.threads)
     shapes = [(b, s) for b in BATCHES for s in SEQS]
 
-    peak = measure_peak(args.build)
-    print(f"fp32 FMA peak: {peak:.1f} GFLOP per CPU-s (one core)", flush=True)
+    cpu = cpu_description()
+    peak, peak_isa = measure_peak(cpu)
+    print(f"CPU {cpu}; fp32 FMA peak: {peak:.1f} GFLOP per CPU-s (one core, {peak_isa})",
+          flush=True)
+    from sentence_transformers import SentenceTransformer
+    st_model = SentenceTransformer(args.model, device="cpu").eval()
     rows = []
+    run_nlpflow.program = ""
     with tempfile.TemporaryDirectory() as tmp:
-        for name, fn in [("nlpflow", lambda: run_nlpflow(args, shapes)),
-                         ("onnxruntime", lambda: run_onnxruntime(args, shapes, tmp)),
-                         ("sentence-transformers", lambda: run_sentence_transformers(args, shapes))]:
-            print(f"running {name}", flush=True)
-            rows += fn()
+        sessions = onnxruntime_sessions(args, tmp)
+        for b, s in shapes:
+            print(f"shape {b} x {s}", flush=True)
+            rows += run_nlpflow(args, [(b, s)])
+            rows += run_onnxruntime(args, sessions, b, s)
+            rows += run_sentence_transformers(args, st_model, [(b, s)])
     for r in rows:
         flop = r["batch"] * r["seq"] * flop_per_token(r["seq"])
         r["sentences_per_s"] = r["batch"] / r["wall_s"]
@@ -191,18 +245,26 @@ def main() -> int:
     ratios = []
     for b, s in shapes:
         fp32, int8 = find("nlpflow fp32", b, s), find("nlpflow int8", b, s)
-        ort_row, st = find("onnxruntime", b, s), find("sentence-transformers", b, s)
+        ort_row = next(r for r in rows if r["runtime"].startswith("onnxruntime")
+                       and r["runtime"].endswith("fp32") and r["batch"] == b and r["seq"] == s)
+        ort_int8 = next(
+            r for r in rows if r["runtime"].startswith("onnxruntime") and "int8" in r["runtime"]
+            and r["batch"] == b and r["seq"] == s)
+        st = find("sentence-transformers", b, s)
         ratios.append({"batch": b, "seq": s,
                        "fp32_over_onnxruntime": ort_row["cpu_s"] / fp32["cpu_s"],
                        "int8_over_fp32": fp32["cpu_s"] / int8["cpu_s"],
+                       "int8_over_onnxruntime_int8": ort_int8["cpu_s"] / int8["cpu_s"],
                        "fp32_over_sentence_transformers": st["cpu_s"] / fp32["cpu_s"]})
     command = " ".join(shlex.quote(a) for a in [".venv/bin/python", "bench/compare_runtimes.py"]
                        + sys.argv[1:])
     doc = {"command": command, "date": datetime.datetime.utcnow().isoformat() + "Z",
-           "machine": {"cpu": platform.processor() or open("/proc/cpuinfo").read().split(
-                           "model name")[1].split("\n")[0].strip(" :\t"),
+           "machine": {"cpu": cpu["model_name"], "cpu_family": cpu["family"],
+                       "cpu_model": cpu["model"], "instruction_sets": cpu["instruction_sets"],
+                       "shared": True,
                        "load_average": os.getloadavg(), "threads": args.threads,
-                       "fp32_peak_gflop_per_cpu_s": peak},
+                       "fp32_peak_gflop_per_cpu_s": peak, "fp32_peak_isa": peak_isa,
+                       "nlpflow_program": run_nlpflow.program},
            "rows": rows, "ratios": ratios}
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out + ".json", "w") as f:
@@ -210,9 +272,13 @@ def main() -> int:
         f.write("\n")
     with open(args.out + ".md", "w") as f:
         f.write(f"# all-MiniLM-L6-v2 embeddings: runtimes compared\n\n`{command}`\n\n"
-                f"{doc['date']}, {doc['machine']['cpu']}, {args.threads} thread(s), load average "
-                f"{' '.join(f'{x:.1f}' for x in doc['machine']['load_average'])} (shared machine). "
-                f"fp32 peak of one core, measured (bench/fma_peak.cc, AVX2 FMA): "
+                f"{doc['date']}, CPU {cpu['model_name']} (family {cpu['family']} model "
+                f"{cpu['model']}; {' '.join(cpu['instruction_sets'])}), {args.threads} "
+                f"thread(s), load average "
+                f"{' '.join(f'{x:.1f}' for x in doc['machine']['load_average'])} (machine shared "
+                f"with other engineers' builds and tests; runtimes interleaved shape by shape). "
+                f"nlpflow fp32 runs {run_nlpflow.program}. "
+                f"fp32 peak of one core, measured (bench/fma_peak.cc, {peak_isa} FMA): "
                 f"{peak:.1f} GFLOP per CPU-second. \"per CPU-s\": per second of the process's "
                 f"CPU time; fraction of peak uses it.\n\n")
         f.write("| runtime | batch | seq | sentences/s | sentences per CPU-s | GFLOP/s | "
@@ -221,12 +287,14 @@ def main() -> int:
             f.write(f"| {r['runtime']} | {r['batch']} | {r['seq']} | {r['sentences_per_s']:.1f} | "
                     f"{r['sentences_per_cpu_s']:.1f} | {r['gflop_per_s']:.1f} | "
                     f"{r['gflop_per_cpu_s']:.1f} | {100 * r['fraction_of_peak']:.0f}% |\n")
-        f.write("\nRatios of CPU time per batch:\n\n| batch | seq | nlpflow fp32 vs ONNX Runtime | "
-                "nlpflow int8 vs fp32 | nlpflow fp32 vs sentence-transformers |\n"
-                "|---|---|---|---|---|\n")
+        f.write("\nRatios of CPU time per batch (speed-ups: > 1 means the first is faster):\n\n"
+                "| batch | seq | nlpflow fp32 vs ONNX Runtime fp32 | nlpflow int8 vs nlpflow fp32 | "
+                "nlpflow int8 vs ONNX Runtime int8 | nlpflow fp32 vs sentence-transformers |\n"
+                "|---|---|---|---|---|---|\n")
         for r in ratios:
             f.write(f"| {r['batch']} | {r['seq']} | {r['fp32_over_onnxruntime']:.2f}x | "
-                    f"{r['int8_over_fp32']:.2f}x | {r['fp32_over_sentence_transformers']:.2f}x |\n")
+                    f"{r['int8_over_fp32']:.2f}x | {r['int8_over_onnxruntime_int8']:.2f}x | "
+                    f"{r['fp32_over_sentence_transformers']:.2f}x |\n")
     print(open(args.out + ".md").read())
     return 0
 

@@ -182,6 +182,18 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
     encoder->layers_.push_back(std::move(layer));
   }
   if (backend == LinearBackend::kProgram) NLPFLOW_RETURN_IF_ERROR(encoder->BuildProgram());
+  if (backend == LinearBackend::kInt8Dynamic || backend == LinearBackend::kInt8Static) {
+    const bool vnni = GetCpuFeatures().has_vnni();
+    spdlog::info("infer: int8 {}: {}; oneDNN ISA {}; CPU {}",
+                 backend == LinearBackend::kInt8Dynamic ? "dynamic" : "static",
+                 backend == LinearBackend::kInt8Dynamic
+                     ? (vnni ? "8-bit activations (VNNI: int32 accumulation)"
+                             : "7-bit activations (no VNNI: AVX2's int16 pair sums saturate)")
+                     : ("activation bits " + std::to_string(config.activation_bits) +
+                        ", weights up to " +
+                        std::to_string(StaticInt8Matmul::WeightMax(config.activation_bits))),
+                 OnednnEffectiveIsa(), GetCpuFeatures().Describe());
+  }
   return encoder;
 }
 
@@ -334,12 +346,14 @@ Status BertEncoder::MakeInt8(Linear* linear, const LayerNorm* input_norm) {
 at::Tensor BertEncoder::ApplyLinear(const at::Tensor& x, const Linear& linear) const {
   if (backend_ == LinearBackend::kInt8Static) return ApplyStaticInt8(x, linear);
   if (backend_ == LinearBackend::kInt8Dynamic) {
-    // Per-token activation range (README.md). reduce_range true: 7-bit
-    // activations. With 8 bits, oneDNN's AVX2 kernel (vpmaddubsw adds two
-    // u8 x s8 products into a saturating int16) saturates on long texts:
-    // 3 of the 1,200 parity texts (Hebrew, Bengali, 256 tokens) fell to
-    // 0.986-0.987 against fp32, 0.995+ when the same scheme is emulated
-    // exactly in fp32; with 7 bits all of them are above 0.99.
+    // Per-token activation range (README.md). 7-bit activations
+    // (reduce_range) only without VNNI: oneDNN's AVX2 kernel (vpmaddubsw adds
+    // two u8 x s8 products into a saturating int16) saturated on long texts
+    // with 8 bits: 3 of the 1,200 parity texts (Hebrew, Bengali, 256 tokens)
+    // fell to 0.986-0.987 against fp32, 0.995+ when the same scheme is
+    // emulated exactly in fp32; with 7 bits all of them are above 0.99. With
+    // VNNI (or AMX) the products go straight into int32 and 8 bits are exact.
+    static const bool reduce_range = !GetCpuFeatures().has_vnni();
     at::Tensor in = linear.input_scale.defined() ? x * linear.input_scale : x;
     const at::Tensor row_max = in.abs().amax({1}, /*keepdim=*/true).clamp_min(1e-12);
     in = in.div(row_max);
@@ -347,7 +361,7 @@ at::Tensor BertEncoder::ApplyLinear(const at::Tensor& x, const Linear& linear) c
     {
       RECORD_USER_SCOPE_WITH_INPUTS("nlpflow::int8_linear",
                                     std::vector<c10::IValue>({in, linear.bias}));
-      out = linear.packed->apply_dynamic(in, /*reduce_range=*/true);
+      out = linear.packed->apply_dynamic(in, reduce_range);
     }
     out.mul_(row_max).add_(linear.bias);
     if (linear.outlier_weight.defined()) {

@@ -1,5 +1,7 @@
 #include "nodes/infer/int8_matmul.h"
 
+#include "nodes/infer/cpu_features.h"
+
 #include <dnnl.hpp>
 
 #include <algorithm>
@@ -21,6 +23,10 @@ at::Tensor QuantizeWeightPerChannel(const at::Tensor& weight, int max_code) {
                                 .to(at::kDouble);
   return at::quantize_per_channel(weight, scales, at::zeros({weight.size(0)}, at::kLong),
                                   /*axis=*/0, at::kQInt8);
+}
+
+int StaticInt8Matmul::WeightMax(int activation_bits) {
+  return activation_bits == 8 && !GetCpuFeatures().has_vnni() ? 63 : 127;
 }
 
 struct StaticInt8Matmul::Impl {

@@ -33,9 +33,10 @@ class StaticInt8Matmul {
   // oneDNN's AVX2 kernel multiplies u8 x s8 pairs and adds each pair into a
   // saturating int16 (vpmaddubsw): 2 x 255 x 127 does not fit, so either the
   // input codes have 7 bits (0..127, weights -127..127) or the weights do
-  // (-63..63, input 0..255).
+  // (-63..63, input 0..255). With VNNI (vpdpbusd, or AMX) products go straight
+  // into int32: 8-bit codes keep 8-bit weights (cpu_features.h).
   static int InputLevels(int activation_bits) { return activation_bits == 8 ? 256 : 128; }
-  static int WeightMax(int activation_bits) { return activation_bits == 8 ? 63 : 127; }
+  static int WeightMax(int activation_bits);
 
   // weight [out, in] fp32, quantized here symmetrically per output channel
   // (scale max|w| / WeightMax); bias [out] fp32; the input's scale and zero
