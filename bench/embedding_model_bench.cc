@@ -2,6 +2,7 @@
 //
 //   embedding_model_bench [--model DIR] [--threads N] [--linear auto|onednn|blas|int8|both|LIST]
 //                         [--shapes 1x16,8x64,...] [--min-seconds S]
+//                         [--lone-batch-threads N]
 //
 // Prints, per linear backend and batch x seq shape: wall and process CPU ms
 // per batch, sentences/s, tokens/s and GFLOP/s of the encoder (FLOPs per token
@@ -54,6 +55,7 @@ int main(int argc, char** argv) {
   std::string linear = "auto";
   std::string shapes_arg = "1x16,1x64,1x128,8x16,8x64,8x128,32x16,32x64,32x128";
   double min_seconds = 1.0;
+  int lone_batch_threads = 0;  // ModelOptions::lone_batch_threads
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (flag == "--model") model_dir = value;
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
     else if (flag == "--linear") linear = value;
     else if (flag == "--shapes") shapes_arg = value;
     else if (flag == "--min-seconds") min_seconds = std::stod(value);
+    else if (flag == "--lone-batch-threads") lone_batch_threads = std::stoi(value);
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       return 2;
@@ -82,6 +85,7 @@ int main(int argc, char** argv) {
     const bool int8 = backend == "int8";
     auto model = nlpflow::EmbeddingModel::Load({.path = model_dir,
                                                 .intra_op_threads = threads,
+                                                .lone_batch_threads = lone_batch_threads,
                                                 .linear = int8 ? "auto" : backend,
                                                 .precision = int8 ? "int8" : "fp32"});
     if (!model.ok()) {

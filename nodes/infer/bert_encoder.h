@@ -85,6 +85,10 @@ class BertEncoder {
   const BertConfig& config() const { return config_; }
   // kProgram: the program (for tests that count its primitives); else null.
   const EncoderProgram* program() const { return program_.get(); }
+  // kProgram: EncoderProgram::SetLoneBatchThreads; no effect otherwise.
+  void SetLoneBatchThreads(int threads) {
+    if (program_) program_->SetLoneBatchThreads(threads);
+  }
   LinearBackend backend() const { return backend_; }
 
   // One line per Linear layer (layer index, name, weight dtype and

@@ -130,6 +130,10 @@ Status ValidateModelOptions(const ModelOptions& o) {
     return Status::InvalidArgument("model precision: '" + o.precision +
                                    "' is not one of fp32, int8");
   }
+  if (o.lone_batch_threads < 0) {
+    return Status::InvalidArgument("model lone_batch_threads: must be at least 0, got " +
+                                   std::to_string(o.lone_batch_threads));
+  }
   if (o.intra_op_threads < 1) {
     return Status::InvalidArgument("model intra_op_threads: must be at least 1, got " +
                                    std::to_string(o.intra_op_threads));
@@ -201,6 +205,7 @@ Result<std::unique_ptr<EmbeddingModel>> EmbeddingModel::Load(const ModelOptions&
                              SafetensorsFile::Open(weights_path));
     NLPFLOW_ASSIGN_OR_RETURN(model->encoder_,
                              BertEncoder::Load(config, *weights, backend));
+    model->encoder_->SetLoneBatchThreads(options.lone_batch_threads);
   } catch (const std::exception& e) {
     return Status::Internal("loading " + weights_path + ": LibTorch: " + e.what());
   }

@@ -45,6 +45,11 @@ struct ModelOptions {
   // model loaded wins. With several model instances running in parallel,
   // keep this at 1 and scale with instances instead.
   int intra_op_threads = 1;
+  // Single-record latency (linear "program" only): a batch that runs while no
+  // other batch of this model does uses this many threads (the cores of the
+  // idle instances); k batches at once use this / k each, at least 1. 0: off,
+  // every batch uses intra_op_threads. E.g. 2 on 2 cores with 2 instances.
+  int lone_batch_threads = 0;
 
   // How the fp32 encoder runs: "auto" or "program" (the oneDNN program of
   // nodes/infer/encoder_program.h: packed weights, fused post-ops and

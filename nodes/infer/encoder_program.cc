@@ -292,6 +292,13 @@ void EncoderProgram::RunLinear(Workspace* ws, const Linear& l, const float* src,
 void EncoderProgram::Run(const PackedTokens& tokens, float* out, const float* attention_bias,
                          int64_t bias_head_stride, int64_t bias_row_stride) const {
   const int64_t n = tokens.tokens(), m = PaddedRows(n), h = hidden_;
+  // Threads for this batch (SetLoneBatchThreads): omp_set_num_threads is the
+  // calling thread's own setting, which oneDNN and our loops read; restored
+  // at the end.
+  const int running = running_.fetch_add(1) + 1;
+  const int budget = lone_batch_threads_.load();
+  const int saved_threads = omp_get_max_threads();
+  if (budget > 0) omp_set_num_threads(ThreadsFor(budget, running));
   std::unique_ptr<Workspace> ws = TakeWorkspace(m);
   float* hidden = ws->hidden.data();
   // Embeddings in Hugging Face's order of additions: (word + token type) + position.
@@ -348,6 +355,8 @@ void EncoderProgram::Run(const PackedTokens& tokens, float* out, const float* at
   ws->stream.wait();
   std::memcpy(out, hidden, sizeof(float) * n * h);
   ReturnWorkspace(std::move(ws));
+  if (budget > 0) omp_set_num_threads(saved_threads);
+  running_.fetch_sub(1);
 }
 
 void EncoderProgram::LayerNormRows(float* x, int64_t rows, const std::vector<float>& gamma,

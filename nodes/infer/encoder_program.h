@@ -110,6 +110,20 @@ class EncoderProgram {
   void Run(const PackedTokens& tokens, float* out, const float* attention_bias = nullptr,
            int64_t bias_head_stride = 0, int64_t bias_row_stride = 0) const;
 
+  // Single-record latency: with a budget of `threads` (> 1), a Run() that
+  // finds no other Run() in progress uses `threads` OpenMP threads (the cores
+  // of the idle model instances), and with k running at once each uses
+  // threads / k (at least 1), so the loaded case keeps one instance per core.
+  // 0 (the default): every Run() uses the calling thread's setting. The count
+  // is taken when a Run() starts; one that started alone keeps its threads
+  // until it ends, so for that long the cores are oversubscribed by one.
+  void SetLoneBatchThreads(int threads) { lone_batch_threads_.store(threads); }
+  // The threads a Run() uses under a budget of `threads` when `running`
+  // Run()s (itself included) are in progress.
+  static int ThreadsFor(int threads, int running) {
+    return running < 1 ? threads : (threads / running > 1 ? threads / running : 1);
+  }
+
   int64_t hidden() const { return hidden_; }
   // oneDNN primitives created so far: all at Create(), none after (the test
   // counts them across batches of different sizes).
@@ -145,6 +159,8 @@ class EncoderProgram {
   int64_t scratchpad_bytes_ = 0;  // the largest any primitive needs
   std::string implementation_;  // oneDNN's name for the matmul implementation
 
+  std::atomic<int> lone_batch_threads_{0};
+  mutable std::atomic<int> running_{0};
   mutable std::mutex pool_mu_;
   mutable std::vector<std::unique_ptr<Workspace>> pool_;  // GUARDED_BY(pool_mu_)
 };

@@ -262,6 +262,28 @@ TEST(EncoderProgramTest, RowsDoNotDependOnTheirBatch) {
             1e-5);
 }
 
+TEST(EncoderProgramTest, LoneBatchThreadsSplitAmongRunningBatches) {
+  EXPECT_EQ(EncoderProgram::ThreadsFor(2, 1), 2);  // idle pipeline: both cores
+  EXPECT_EQ(EncoderProgram::ThreadsFor(2, 2), 1);  // loaded: one per instance
+  EXPECT_EQ(EncoderProgram::ThreadsFor(2, 5), 1);
+  EXPECT_EQ(EncoderProgram::ThreadsFor(8, 3), 2);
+  EXPECT_EQ(EncoderProgram::ThreadsFor(1, 1), 1);
+  // A lone batch on 2 threads computes what it does on 1, and the calling
+  // thread's own setting is restored.
+  std::mt19937 rng(7);
+  const RandomEncoder enc(64, 16, 128, {4, 4}, Activation::kGeluErf, true, 16);
+  auto program = EncoderProgram::Create(enc.spec());
+  ASSERT_TRUE(program.ok());
+  const PackedTokens tokens = RandomTokens({70, 33, 5}, enc.vocab, enc.types, &rng);
+  std::vector<float> one(tokens.tokens() * enc.hidden), two(one.size());
+  omp_set_num_threads(1);
+  (*program)->Run(tokens, one.data());
+  (*program)->SetLoneBatchThreads(2);
+  (*program)->Run(tokens, two.data());
+  EXPECT_EQ(omp_get_max_threads(), 1);
+  EXPECT_LE(MaxDiff(one, two), 1e-6);
+}
+
 TEST(EncoderProgramTest, RejectsShapesThatDoNotChain) {
   RandomEncoder enc(32, 8, 64, {4}, Activation::kGeluErf, true, 15);
   ProgramSpec spec = enc.spec();
