@@ -72,7 +72,11 @@ Result<std::vector<std::string>> Corpus(const CompressCommandOptions& o, const c
 }
 
 Result<ModelStack> LoadStack(const Config& config) {
-  auto stack = LoadModelStack(config);
+  // The compression commands work on the encoder's sentence embeddings: a
+  // classifier checkpoint's encoder counts, unless model.task says otherwise.
+  Config embedding = config;
+  if (embedding.model.task == "auto") embedding.model.task = "embedding";
+  auto stack = LoadModelStack(embedding);
   if (!stack.ok()) return stack.status();
   if (stack->embedding_model == nullptr) {
     return Status::InvalidArgument("the compression commands need a sentence-embedding model; " +

@@ -379,6 +379,9 @@ std::vector<Section> Sections(Config* c) {
              "text (the value is UTF-8 text), json (an object with a text field) or protobuf "
              "(nlpflow.v1.InputRecord).")
       .Field("json_text_field", &c->input.json_text_field, "json: the field holding the text.")
+      .Field("json_text_pair_field", &c->input.json_text_pair_field,
+             "json: the field holding a sentence pair's second text (cross-encoders, NLI); "
+             "protobuf input has InputRecord.text_pair.")
       .Field("json_id_field", &c->input.json_id_field,
              "json: the field holding the record's id, copied into the result.")
       .Field("max_record_bytes", &c->input.max_record_bytes,
@@ -419,7 +422,18 @@ std::vector<Section> Sections(Config* c) {
       .Field("name", &c->model.name, "Published with every result; empty: the folder's name.")
       .Field("version", &c->model.version,
              "Published with every result; empty: a fingerprint of the weights file.")
-      .Field("task", &c->model.task, "The model's task: embedding.")
+      .Field("task", &c->model.task,
+             "auto (config.json's architectures: *ForSequenceClassification, "
+             "*ForTokenClassification, else embedding), embedding, sequence-classification or "
+             "token-classification; with runtime torchscript, what the module's output is.")
+      .Field("runtime", &c->model.runtime,
+             "native (a Hugging Face folder) or torchscript (model.path is a .pt file, "
+             "tokenizer.path its tokenizer).")
+      .Field("labels", &c->model.labels,
+             "TorchScript classifiers: label names by id; empty: LABEL_<id>.")
+      .Field("aggregation", &c->model.aggregation,
+             "Token classification: none, simple, first, average or max, as Hugging Face's "
+             "token-classification pipeline.")
       .Field("pooling", &c->model.pooling,
              "mean, cls or max; empty: the model folder's sentence-transformers setting, else "
              "mean.")
@@ -673,8 +687,18 @@ Status Validate(const Config& c) {
                     "must be dead_letter or process, got '" + c.batch.on_expired + "'");
   }
   NLPFLOW_RETURN_IF_ERROR(NotEmpty("model.path", c.model.path));
-  if (c.model.task != "embedding") {
-    return KeyError("model.task", "must be embedding (the only task so far), got '" + c.model.task + "'");
+  if (!IsOneOf(c.model.task,
+               {"auto", "embedding", "sequence-classification", "token-classification"})) {
+    return KeyError("model.task",
+                    "must be auto, embedding, sequence-classification or token-classification, "
+                    "got '" + c.model.task + "'");
+  }
+  if (!IsOneOf(c.model.runtime, {"native", "torchscript"})) {
+    return KeyError("model.runtime", "must be native or torchscript, got '" + c.model.runtime + "'");
+  }
+  if (!IsOneOf(c.model.aggregation, {"none", "simple", "first", "average", "max"})) {
+    return KeyError("model.aggregation", "must be none, simple, first, average or max, got '" +
+                                             c.model.aggregation + "'");
   }
   if (!IsOneOf(c.model.pooling, {"", "mean", "cls", "max"})) {
     return KeyError("model.pooling", "must be mean, cls, max or empty (the model's own), got '" +

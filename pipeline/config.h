@@ -52,6 +52,10 @@ struct InputConfig {
   // "protobuf": an nlpflow.v1.InputRecord (schemas/input_record.proto).
   std::string format = "text";
   std::string json_text_field = "text";
+  // JSON: the field with a sentence pair's second text (cross-encoders, NLI,
+  // rerankers); when present, the two are encoded with the tokenizer's pair
+  // template. Protobuf input has a text_pair field for the same.
+  std::string json_text_pair_field = "text_pair";
   std::string json_id_field = "id";
   // Larger records become dead letters ("record too large").
   int64_t max_record_bytes = 1 << 20;
@@ -111,8 +115,27 @@ struct ModelConfig {
   std::string name;
   // Published with every result. Empty: a fingerprint of the weights file.
   std::string version;
-  // Only "embedding" so far.
-  std::string task = "embedding";
+  // What the model computes, and so what a result holds (README "Results"):
+  // embedding | sequence-classification | token-classification, or auto:
+  // the model folder's config.json "architectures" decides
+  // (*ForSequenceClassification, *ForTokenClassification, else embedding;
+  // with runtime torchscript, auto means embedding).
+  std::string task = "auto";
+  // native: nlpflow's own runtime for a Hugging Face folder (model.path is
+  // the folder). torchscript: a TorchScript module (model.path is the .pt
+  // file, tokenizer.path its tokenizer; model.task says what its output
+  // tensor is: [batch, dim] embedding, [batch, labels] logits or
+  // [batch, seq_len, labels] token logits).
+  std::string runtime = "native";
+  // TorchScript classifiers: the label names by id (empty: LABEL_<id>).
+  // Native folders take them from config.json's id2label.
+  std::vector<std::string> labels;
+  // Token classification: how token labels become entities, as Hugging
+  // Face's token-classification pipeline: none (one per token) | simple
+  // (adjacent tokens of one entity, B-/I- tags) | first | average | max
+  // (words first, labelled by their first token, their mean scores or their
+  // best token).
+  std::string aggregation = "simple";
   // mean | cls | max; empty: what the model folder's sentence-transformers
   // config says (mean for all-MiniLM-L6-v2), else mean.
   std::string pooling;

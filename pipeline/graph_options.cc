@@ -7,6 +7,7 @@ DecodeOptions DecodeOptionsFrom(const Config& config) {
   // Validated values: ParseInputFormat cannot fail here.
   d.format = ParseInputFormat(config.input.format).value();
   d.json_text_field = config.input.json_text_field;
+  d.json_text_pair_field = config.input.json_text_pair_field;
   d.json_id_field = config.input.json_id_field;
   d.max_record_bytes = config.input.max_record_bytes;
   return d;
@@ -40,6 +41,8 @@ ServeGraphOptions GraphOptionsFrom(const Config& config) {
   g.tokenize_concurrency = config.pipeline.tokenize_concurrency;
   g.infer_instances = config.model.instances;
   g.ordered_per_partition = config.pipeline.ordered_per_partition;
+  // Validated values: ParseAggregation cannot fail here.
+  g.aggregation = ParseAggregation(config.model.aggregation).value();
   return g;
 }
 

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <thread>
 #include <tuple>
+#include <variant>
 #include <vector>
 
 #include "nodes/batch/batcher.h"
@@ -100,6 +101,7 @@ class ServeGraph::Impl {
        const EncodeOptions& encode, ResultSink* sink)
       : decoder_(decode),
         tokenizer_(tokenizer),
+        aggregation_(options.aggregation),
         encoder_(encode),
         order_(options.ordered_per_partition ? std::make_unique<PartitionOrderSink>(sink)
                                              : nullptr),
@@ -137,6 +139,7 @@ class ServeGraph::Impl {
                   }),
         encode_(graph_, flow::unlimited,
                 [this](const RecordPtr& r) {
+                  if (!r->failed) Aggregate(r.get());
                   if (r->failed) {
                     DeadLetter(r);
                   } else {
@@ -232,6 +235,14 @@ class ServeGraph::Impl {
     batcher_.BatchDone();
   }
 
+  // Token labels to entities (the model's output holds only logits).
+  void Aggregate(Record* r) const {
+    auto* tokens = std::get_if<TokenClassificationOutput>(&r->output);
+    if (tokens == nullptr) return;
+    const Status s = AggregateTokens(aggregation_, *tokenizer_, r->text, r->encoding, tokens);
+    if (!s.ok()) r->Fail(Stage::kInfer, s.ToString());
+  }
+
   void DeadLetter(const RecordPtr& r) {
     std::string encoded = encoder_.EncodeDeadLetter(*r);
     sink_->PublishDeadLetter(r, std::move(encoded));
@@ -240,6 +251,7 @@ class ServeGraph::Impl {
 
   const Decoder decoder_;
   const Tokenizer* tokenizer_;
+  const Aggregation aggregation_;
   const Encoder encoder_;
   // The reorder stage (ordered_per_partition), else null.
   const std::unique_ptr<PartitionOrderSink> order_;

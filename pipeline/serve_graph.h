@@ -13,7 +13,9 @@
 //                             v                           |
 //                          sink  <------ [encode] <-------+
 //
-// Records the batcher finds past their deadline go to [dead letter]. With
+// Records the batcher finds past their deadline go to [dead letter]. For
+// token classification, [encode] first maps the token labels back to the
+// text (aggregation); a record it cannot map is a dead letter of stage infer. With
 // ordered_per_partition a reorder stage sits in front of the sink.
 //
 // [x] are oneTBB flow-graph nodes running on TBB workers. The batcher needs a
@@ -34,6 +36,7 @@
 #include "common/record.h"
 #include "common/result_sink.h"
 #include "common/status.h"
+#include "nodes/infer/token_aggregation.h"
 #include "pipeline/graph_metrics.h"
 
 namespace nlpflow {
@@ -60,6 +63,9 @@ struct ServeGraphOptions {
   // Histograms to record into (stage times, batch shapes); null: none. Must
   // outlive the graph.
   const GraphMetrics* metrics = nullptr;
+  // Token classification: how the model's token labels become entities
+  // (nodes/infer/token_aggregation.h); runs in the encode stage.
+  Aggregation aggregation = Aggregation::kSimple;
   // Test hook: runs on an infer thread before each batch; a test blocks it to
   // stall the infer stage.
   std::function<void()> before_infer;

@@ -324,6 +324,9 @@ Status StudentBert::Save(const std::string& dir, const std::string& source_dir,
     }
   }
   config["num_hidden_layers"] = layers_.size();
+  // Only the encoder is written (no pooler, no classifier head): whatever the
+  // source was, the folder is an embedding model (model.task auto reads this).
+  config["architectures"] = nlohmann::json::array({"BertModel"});
   config.erase("nlpflow_intermediate_sizes");
   config.erase("nlpflow_attention_heads");
   config.erase("nlpflow_quantization");

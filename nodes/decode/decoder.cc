@@ -77,6 +77,13 @@ bool Decoder::CheckText(Record* record) const {
     record->Fail(Stage::kDecode, "empty text");
     return false;
   }
+  if (record->text_pair) {
+    const int64_t bad_pair = FindInvalidUtf8(*record->text_pair);
+    if (bad_pair >= 0) {
+      record->Fail(Stage::kDecode, "invalid UTF-8 in text_pair at byte " + std::to_string(bad_pair));
+      return false;
+    }
+  }
   return true;
 }
 
@@ -108,8 +115,19 @@ bool Decoder::DecodeJson(Record* record) const {
     return false;
   }
   record->text = text->get<std::string>();
+  auto pair = options_.json_text_pair_field.empty() ? doc.end()
+                                                    : doc.find(options_.json_text_pair_field);
+  if (pair != doc.end()) {
+    if (!pair->is_string()) {
+      record->Fail(Stage::kDecode,
+                   "JSON field '" + options_.json_text_pair_field + "' is not a string");
+      return false;
+    }
+    record->text_pair = pair->get<std::string>();
+  }
   for (auto it = doc.begin(); it != doc.end(); ++it) {
     if (it.key() == options_.json_text_field) continue;
+    if (it.key() == options_.json_text_pair_field) continue;
     const nlohmann::json& v = it.value();
     std::string value;
     if (v.is_string()) {
@@ -137,6 +155,7 @@ bool Decoder::DecodeProtobuf(Record* record) const {
   // proto3 string fields are not checked for UTF-8 by ParseFromString in
   // every build; CheckText does it.
   record->text = std::move(*input.mutable_text());
+  if (!input.text_pair().empty()) record->text_pair = std::move(*input.mutable_text_pair());
   record->id = input.id();
   for (const auto& [k, v] : input.attributes()) record->attributes[k] = v;
   return CheckText(record);

@@ -23,6 +23,9 @@ struct DecodeOptions {
   // JSON: the field with the text, and the optional field with an id (a
   // string or a number; other JSON fields become attributes when scalar).
   std::string json_text_field = "text";
+  // JSON: the optional field with a sentence pair's second text (a string;
+  // it sets Record::text_pair and is not an attribute).
+  std::string json_text_pair_field = "text_pair";
   std::string json_id_field = "id";
   // Payloads larger than this are rejected before any parsing.
   int64_t max_record_bytes = 1 << 20;
@@ -36,8 +39,8 @@ class Decoder {
  public:
   explicit Decoder(DecodeOptions options) : options_(std::move(options)) {}
 
-  // Fills record->text (valid UTF-8, not empty, not only whitespace), id and
-  // attributes from record->payload; on failure calls record->Fail(kDecode,
+  // Fills record->text (valid UTF-8, not empty, not only whitespace), the
+  // optional text_pair (valid UTF-8), id and attributes from record->payload; on failure calls record->Fail(kDecode,
   // reason) and returns false. Invalid UTF-8 is rejected, not repaired: a
   // replaced character would silently change what the model sees.
   bool Decode(Record* record) const;

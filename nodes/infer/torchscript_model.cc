@@ -97,19 +97,39 @@ Result<std::unique_ptr<TorchScriptModel>> TorchScriptModel::Load(
   model->inputs_ = static_cast<int>(n);
 
   // Warm-up: also proves that the module runs and returns what Run expects.
+  model->task_ = options.task;
   TokenBatch warm;
   warm.batch = 1;
   warm.seq_len = 2;
   warm.input_ids = {0, 0};
   warm.attention_mask = {1, 1};
+  at::Tensor out;
   try {
     c10::InferenceMode inference_mode;
-    NLPFLOW_ASSIGN_OR_RETURN(at::Tensor out,
-                             Forward(model->impl_->module, model->inputs_, warm, path));
-    (void)out;
+    NLPFLOW_ASSIGN_OR_RETURN(out, Forward(model->impl_->module, model->inputs_, warm, path));
   } catch (const std::exception& e) {
     return Status::InvalidArgument(path + ": forward failed on a 1 x 2 warm-up batch: " +
                                    std::string(e.what()).substr(0, 300));
+  }
+  if (options.task != ModelTask::kEmbedding) {
+    const int64_t rank = options.task == ModelTask::kSequenceClassification ? 2 : 3;
+    if (out.dim() != rank || (rank == 3 && out.size(1) != warm.seq_len)) {
+      return Status::InvalidArgument(
+          path + ": for " + ModelTaskName(options.task) + " forward must return " +
+          (rank == 2 ? "[batch, labels]" : "[batch, seq_len, labels]") +
+          " logits; for a 1 x 2 batch it returned " + ShapeToString(out.sizes().vec()));
+    }
+    const int64_t n = out.size(rank - 1);
+    if (!options.labels.empty() && static_cast<int64_t>(options.labels.size()) != n) {
+      return Status::InvalidArgument(path + ": model.labels names " +
+                                     std::to_string(options.labels.size()) +
+                                     " labels but the module returns " + std::to_string(n));
+    }
+    std::vector<std::string> names = options.labels;
+    for (int64_t i = static_cast<int64_t>(names.size()); i < n; ++i) {
+      names.push_back("LABEL_" + std::to_string(i));
+    }
+    model->labels_ = std::make_shared<const std::vector<std::string>>(std::move(names));
   }
   return model;
 }
@@ -127,6 +147,39 @@ Result<std::vector<ModelOutput>> TorchScriptModel::Run(const TokenBatch& b) cons
     std::vector<ModelOutput> rows;
     rows.reserve(static_cast<size_t>(b.batch));
     const float* data = out.data_ptr<float>();
+    const int64_t n = static_cast<int64_t>(labels_->size());
+    if (task_ == ModelTask::kSequenceClassification) {
+      if (out.dim() != 2 || out.size(1) != n) {
+        return Status::Internal(path_ + ": forward returned " + ShapeToString(out.sizes().vec()) +
+                                ", not [batch, " + std::to_string(n) + "] logits");
+      }
+      const at::Tensor scores = (n == 1 ? at::sigmoid(out) : at::softmax(out, -1)).contiguous();
+      for (int64_t r = 0; r < b.batch; ++r) {
+        ClassificationOutput c;
+        c.logits.assign(data + r * n, data + (r + 1) * n);
+        c.scores.assign(scores.data_ptr<float>() + r * n, scores.data_ptr<float>() + (r + 1) * n);
+        c.labels = labels_;
+        rows.emplace_back(std::move(c));
+      }
+      return rows;
+    }
+    if (task_ == ModelTask::kTokenClassification) {
+      if (out.dim() != 3 || out.size(1) != b.seq_len || out.size(2) != n) {
+        return Status::Internal(path_ + ": forward returned " + ShapeToString(out.sizes().vec()) +
+                                ", not [batch, " + std::to_string(b.seq_len) + ", " +
+                                std::to_string(n) + "] token logits");
+      }
+      for (int64_t r = 0; r < b.batch; ++r) {
+        int64_t len = 0;
+        while (len < b.seq_len && b.attention_mask[r * b.seq_len + len] == 1) ++len;
+        TokenClassificationOutput t;
+        t.num_labels = n;
+        t.logits.assign(data + r * per_row, data + r * per_row + len * n);
+        t.labels = labels_;
+        rows.emplace_back(std::move(t));
+      }
+      return rows;
+    }
     for (int64_t r = 0; r < b.batch; ++r) {
       EmbeddingOutput e;
       e.values.assign(data + r * per_row, data + (r + 1) * per_row);

@@ -34,6 +34,22 @@ class Tokenizer {
   virtual int32_t pad_id() const = 0;
   // One more than the largest id the tokenizer can produce.
   virtual size_t vocab_size() const = 0;
+
+  // What mapping results back to text needs (token classification, as
+  // Hugging Face's pipeline does it). The defaults suit a tokenizer that
+  // cannot say; WordPiece and byte-level BPE implement them.
+  //
+  // The id of the unknown token; -1 if none.
+  virtual int32_t unk_id() const { return -1; }
+  // The token of an id as Hugging Face's convert_ids_to_tokens spells it
+  // ("##ing"; byte-level BPE: "Ġworld"); "" for an id it does not have.
+  virtual std::string TokenString(int32_t id) const { return ""; }
+  // Tokens (as TokenString spells them) back to text, as Hugging Face's
+  // convert_tokens_to_string does with the tokenizer's decoder.
+  virtual std::string DecodeTokens(const std::vector<std::string>& tokens) const;
+  // The prefix of word-continuing pieces ("##" for WordPiece); "" when the
+  // model has none (byte-level BPE).
+  virtual std::string continuing_subword_prefix() const { return ""; }
 };
 
 // The padding section of a tokenizer.json. Encode never pads; callers that

@@ -58,6 +58,12 @@ Result<PaddingOptions> ParsePadding(const std::string& path, const Json& root) {
 
 }  // namespace
 
+std::string Tokenizer::DecodeTokens(const std::vector<std::string>& tokens) const {
+  std::string out;
+  for (size_t i = 0; i < tokens.size(); ++i) out += (i == 0 ? "" : " ") + tokens[i];
+  return out;
+}
+
 void Pad(const PaddingOptions& padding, Encoding* e) {
   if (padding.strategy == PaddingOptions::Strategy::kNone) return;
   size_t target = e->ids.size();

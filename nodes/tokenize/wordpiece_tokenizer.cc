@@ -263,6 +263,49 @@ void WordPieceTokenizer::set_max_length(int max_length) {
   options_.max_length = std::max(0, max_length);
 }
 
+namespace {
+
+// The tokenizers library's decoders::wordpiece::cleanup.
+std::string Cleanup(std::string s) {
+  static const std::pair<const char*, const char*> kRules[] = {
+      {" .", "."},       {" ?", "?"},    {" !", "!"},     {" ,", ","},
+      {" ' ", "'"},      {" n't", "n't"}, {" 'm", "'m"},  {" do not", " don't"},
+      {" 's", "'s"},     {" 've", "'ve"}, {" 're", "'re"}};
+  for (const auto& [from, to] : kRules) {
+    const std::string f(from), t(to);
+    std::string out;
+    size_t pos = 0;
+    while (true) {
+      const size_t hit = s.find(f, pos);
+      if (hit == std::string::npos) break;
+      out.append(s, pos, hit - pos).append(t);
+      pos = hit + f.size();
+    }
+    out.append(s, pos, std::string::npos);
+    s = std::move(out);
+  }
+  return s;
+}
+
+}  // namespace
+
+std::string WordPieceTokenizer::DecodeTokens(const std::vector<std::string>& tokens) const {
+  const std::string& prefix = options_.continuing_subword_prefix;
+  std::string out;
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    std::string piece = tokens[i];
+    if (i != 0) {
+      if (!prefix.empty() && piece.compare(0, prefix.size(), prefix) == 0) {
+        piece.erase(0, prefix.size());
+      } else {
+        piece.insert(0, " ");
+      }
+    }
+    out += Cleanup(std::move(piece));
+  }
+  return out;
+}
+
 std::string_view WordPieceTokenizer::IdToToken(int32_t id) const {
   if (id < 0 || static_cast<size_t>(id) >= id_to_token_.size()) return {};
   return id_to_token_[id];

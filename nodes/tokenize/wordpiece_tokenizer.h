@@ -157,7 +157,7 @@ class WordPieceTokenizer final : public Tokenizer {
   int32_t pad_id() const override { return pad_id_; }
   int32_t cls_id() const { return cls_id_; }  // -1 if the template has none
   int32_t sep_id() const { return sep_id_; }  // -1 if the template has none
-  int32_t unk_id() const { return unk_id_; }
+  int32_t unk_id() const override { return unk_id_; }
   // One more than the largest id the tokenizer can produce (vocabulary plus
   // added tokens): the size an embedding table must have.
   size_t vocab_size() const override { return vocab_size_; }
@@ -165,6 +165,17 @@ class WordPieceTokenizer final : public Tokenizer {
 
   // The token string of an id, or "" if there is none. For tests and logs.
   std::string_view IdToToken(int32_t id) const;
+
+  // IdToToken as a string.
+  std::string TokenString(int32_t id) const override { return std::string(IdToToken(id)); }
+  // As the tokenizers library's WordPiece decoder with cleanup (what BERT
+  // tokenizer.json files name): a piece after the first loses its
+  // continuing_subword_prefix, any other is preceded by a space; then " ."
+  // becomes ".", " n't" "n't" and so on, per piece.
+  std::string DecodeTokens(const std::vector<std::string>& tokens) const override;
+  std::string continuing_subword_prefix() const override {
+    return options_.continuing_subword_prefix;
+  }
 
  private:
   struct Tokens;   // ids and offsets of one sequence

@@ -24,6 +24,29 @@ TEST(ConfigTest, EmptyConfigGivesDefaults) {
   EXPECT_EQ(c->kafka.input_topics, std::vector<std::string>{"texts"});
 }
 
+TEST(ConfigTest, TaskRuntimeAndAggregation) {
+  auto c = ParseConfig("");
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->model.task, "auto");
+  EXPECT_EQ(c->model.runtime, "native");
+  EXPECT_EQ(c->model.aggregation, "simple");
+  EXPECT_TRUE(c->model.labels.empty());
+  EXPECT_EQ(c->input.json_text_pair_field, "text_pair");
+  auto set = ParseConfig("", {"model.task=token-classification", "model.aggregation=max",
+                              "model.runtime=torchscript", "model.labels=[neg, pos]"});
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->model.task, "token-classification");
+  EXPECT_EQ(set->model.labels, (std::vector<std::string>{"neg", "pos"}));
+  EXPECT_EQ(ParseConfig("", {"model.task=ner"}).status().message(),
+            "config key model.task: must be auto, embedding, sequence-classification or "
+            "token-classification, got 'ner'");
+  EXPECT_EQ(ParseConfig("", {"model.aggregation=mean"}).status().message(),
+            "config key model.aggregation: must be none, simple, first, average or max, got "
+            "'mean'");
+  EXPECT_EQ(ParseConfig("", {"model.runtime=onnx"}).status().message(),
+            "config key model.runtime: must be native or torchscript, got 'onnx'");
+}
+
 TEST(ConfigTest, ReadsValues) {
   auto c = ParseConfig(R"(
 kafka:

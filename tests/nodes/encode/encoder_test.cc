@@ -2,7 +2,13 @@
 
 #include <gtest/gtest.h>
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/descriptor.pb.h>
+#include <google/protobuf/dynamic_message.h>
+
+#include <memory>
 #include <nlohmann/json.hpp>
+#include <variant>
 
 #include "schemas/dead_letter.pb.h"
 #include "schemas/result.pb.h"
@@ -73,6 +79,150 @@ TEST(EncoderTest, ProtobufResult) {
   EXPECT_EQ(out.source().topic(), "texts");
   EXPECT_EQ(out.source().timestamp_ms(), 1796414179123);
   EXPECT_EQ(out.timings().queue_us(), 70);
+}
+
+Record Classified() {
+  Record r = Processed();
+  ClassificationOutput c;
+  c.logits = {0.5f, 2.0f, -1.0f};
+  c.scores = {0.25f, 0.7f, 0.05f};
+  c.labels = std::make_shared<const std::vector<std::string>>(
+      std::vector<std::string>{"ham", "spam", "unsure"});
+  r.output = std::move(c);
+  return r;
+}
+
+Record Tagged() {
+  Record r = Processed();
+  r.text = "Zürich is big";
+  TokenClassificationOutput t;
+  t.num_labels = 2;
+  t.grouped = true;
+  t.entities.push_back({"LOC", 0.9f, "zurich", -1, 0, 6, 0, 7});
+  r.output = std::move(t);
+  return r;
+}
+
+TEST(EncoderTest, JsonClassificationAndEntities) {
+  Encoder e({OutputFormat::kJson, "m", "v"});
+  Record c = Classified();
+  e.EncodeResult(&c);
+  auto j = nlohmann::json::parse(c.encoded);
+  EXPECT_EQ(j["label"], "spam");
+  EXPECT_EQ(j["score"].get<float>(), 0.7f);
+  ASSERT_EQ(j["labels"].size(), 3u);
+  EXPECT_EQ(j["labels"][0]["label"], "spam");
+  EXPECT_EQ(j["labels"][0]["score"].get<float>(), 0.7f);
+  EXPECT_EQ(j["labels"][2]["score"].get<float>(), 0.05f);
+  EXPECT_EQ(j["labels"][1]["label"], "ham");
+  EXPECT_EQ(j["labels"][2]["label"], "unsure");
+  EXPECT_EQ(j["logits"].get<std::vector<float>>(), (std::vector<float>{0.5f, 2.0f, -1.0f}));
+  EXPECT_FALSE(j.contains("embedding"));
+
+  Record t = Tagged();
+  e.EncodeResult(&t);
+  j = nlohmann::json::parse(t.encoded);
+  ASSERT_EQ(j["entities"].size(), 1u);
+  const auto& x = j["entities"][0];
+  EXPECT_EQ(x["entity_group"], "LOC");
+  EXPECT_EQ(x["word"], "zurich");
+  EXPECT_EQ(x["start"], 0);
+  EXPECT_EQ(x["end"], 6);
+  EXPECT_EQ(x["byte_start"], 0);
+  EXPECT_EQ(x["byte_end"], 7);
+  EXPECT_FALSE(x.contains("index"));
+  EXPECT_FALSE(x.contains("entity"));
+  // Aggregation none: "entity" and "index" instead of "entity_group".
+  std::get<TokenClassificationOutput>(t.output).grouped = false;
+  std::get<TokenClassificationOutput>(t.output).entities[0].index = 3;
+  e.EncodeResult(&t);
+  j = nlohmann::json::parse(t.encoded);
+  EXPECT_EQ(j["entities"][0]["entity"], "LOC");
+  EXPECT_EQ(j["entities"][0]["index"], 3);
+  EXPECT_FALSE(j["entities"][0].contains("entity_group"));
+}
+
+TEST(EncoderTest, ProtobufClassificationAndEntitiesParseWithTheNewSchema) {
+  Encoder e({OutputFormat::kProtobuf, "m", "v"});
+  Record c = Classified();
+  e.EncodeResult(&c);
+  nlpflow::v1::Result out;
+  ASSERT_TRUE(out.ParseFromString(c.encoded));
+  ASSERT_EQ(out.output_case(), nlpflow::v1::Result::kClassification);
+  EXPECT_EQ(out.embedding_size(), 0);
+  EXPECT_EQ(out.classification().label(), "spam");
+  EXPECT_EQ(out.classification().score(), 0.7f);
+  ASSERT_EQ(out.classification().labels_size(), 3);
+  EXPECT_EQ(out.classification().labels(2).label(), "unsure");
+  EXPECT_EQ(out.classification().logits(1), 2.0f);
+
+  Record t = Tagged();
+  e.EncodeResult(&t);
+  ASSERT_TRUE(out.ParseFromString(t.encoded));
+  ASSERT_EQ(out.output_case(), nlpflow::v1::Result::kTokenClassification);
+  ASSERT_EQ(out.token_classification().entities_size(), 1);
+  const auto& x = out.token_classification().entities(0);
+  EXPECT_EQ(x.entity_group(), "LOC");
+  EXPECT_EQ(x.index(), -1);
+  EXPECT_EQ(x.byte_end(), 7);
+  EXPECT_EQ(x.end(), 6);
+}
+
+// The Result schema before the typed outputs (fields 1-9, embedding at 4),
+// built at run time: what an old reader was compiled from.
+const google::protobuf::Descriptor* OldResultDescriptor(google::protobuf::DescriptorPool* pool) {
+  google::protobuf::FileDescriptorProto file;
+  file.set_name("old_result.proto");
+  file.set_package("old");
+  file.set_syntax("proto3");
+  auto* m = file.add_message_type();
+  m->set_name("Result");
+  auto add = [m](const char* name, int number, google::protobuf::FieldDescriptorProto::Type type,
+                 bool repeated) {
+    auto* f = m->add_field();
+    f->set_name(name);
+    f->set_number(number);
+    f->set_type(type);
+    f->set_label(repeated ? google::protobuf::FieldDescriptorProto::LABEL_REPEATED
+                          : google::protobuf::FieldDescriptorProto::LABEL_OPTIONAL);
+  };
+  using T = google::protobuf::FieldDescriptorProto;
+  add("id", 1, T::TYPE_STRING, false);
+  add("model_name", 2, T::TYPE_STRING, false);
+  add("model_version", 3, T::TYPE_STRING, false);
+  add("embedding", 4, T::TYPE_FLOAT, true);
+  add("scores", 5, T::TYPE_FLOAT, true);
+  add("num_tokens", 8, T::TYPE_INT32, false);
+  const google::protobuf::FileDescriptor* fd = pool->BuildFile(file);
+  return fd == nullptr ? nullptr : fd->FindMessageTypeByName("Result");
+}
+
+TEST(EncoderTest, OldEmbeddingReadersStillParseEmbeddings) {
+  google::protobuf::DescriptorPool pool;
+  const google::protobuf::Descriptor* old = OldResultDescriptor(&pool);
+  ASSERT_NE(old, nullptr);
+  google::protobuf::DynamicMessageFactory factory(&pool);
+  std::unique_ptr<google::protobuf::Message> msg(factory.GetPrototype(old)->New());
+  const google::protobuf::Reflection* refl = msg->GetReflection();
+  const google::protobuf::FieldDescriptor* embedding = old->FindFieldByName("embedding");
+
+  Encoder e({OutputFormat::kProtobuf, "minilm", "v7"});
+  Record r = Processed();
+  e.EncodeResult(&r);
+  ASSERT_TRUE(msg->ParseFromString(r.encoded));
+  ASSERT_EQ(refl->FieldSize(*msg, embedding), 3);
+  EXPECT_EQ(refl->GetRepeatedFloat(*msg, embedding, 1), -0.8f);
+  EXPECT_EQ(refl->GetString(*msg, old->FindFieldByName("model_name")), "minilm");
+  EXPECT_EQ(refl->GetInt32(*msg, old->FindFieldByName("num_tokens")), 3);
+
+  // A classification is unknown to them: it parses, with no embedding.
+  Record c = Classified();
+  e.EncodeResult(&c);
+  msg->Clear();
+  ASSERT_TRUE(msg->ParseFromString(c.encoded));
+  EXPECT_EQ(refl->FieldSize(*msg, embedding), 0);
+  EXPECT_EQ(refl->FieldSize(*msg, old->FindFieldByName("scores")), 0);
+  EXPECT_FALSE(refl->GetUnknownFields(*msg).empty());
 }
 
 TEST(EncoderTest, DeadLetterJsonAndProtobuf) {
