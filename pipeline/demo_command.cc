@@ -23,6 +23,8 @@ namespace {
 
 struct Received {
   std::vector<float> embedding;
+  // Classifiers: "label (score)"; token taggers: "GROUP word, ..."; else empty.
+  std::string labels;
   int64_t arrived_us = 0;
   int64_t inside_us = 0;  // the result's own timings: arrival to encoded
 };
@@ -47,16 +49,38 @@ double Percentile(std::vector<double> v, double p) {
 // Parses a published result, JSON or Protobuf.
 Received Parse(const std::string& value, bool json) {
   Received out;
+  auto label = [](const std::string& name, double score) {
+    char buf[32];
+    std::snprintf(buf, sizeof(buf), " (%.3f)", score);
+    return name + buf;
+  };
+  auto entity = [&out](const std::string& group, const std::string& word) {
+    out.labels += (out.labels.empty() ? "" : ", ") + group + " '" + word + "'";
+  };
   if (json) {
     auto j = nlohmann::json::parse(value, nullptr, false);
-    if (j.is_discarded() || !j.contains("embedding")) return out;
-    out.embedding = j["embedding"].get<std::vector<float>>();
-    out.inside_us = j["timings_us"].value("total", int64_t{0});
+    if (j.is_discarded() || !j.is_object()) return out;
+    if (j.contains("embedding")) out.embedding = j["embedding"].get<std::vector<float>>();
+    if (j.contains("label")) out.labels = label(j["label"], j.value("score", 0.0));
+    if (j.contains("entities")) {
+      for (const auto& e : j["entities"]) {
+        entity(e.value("entity_group", e.value("entity", "")), e.value("word", ""));
+      }
+      if (out.labels.empty()) out.labels = "(no entities)";
+    }
+    if (j.contains("timings_us")) out.inside_us = j["timings_us"].value("total", int64_t{0});
     return out;
   }
   nlpflow::v1::Result r;
   if (!r.ParseFromString(value)) return out;
   out.embedding.assign(r.embedding().begin(), r.embedding().end());
+  if (r.has_classification()) out.labels = label(r.classification().label(), r.classification().score());
+  if (r.has_token_classification()) {
+    for (const auto& e : r.token_classification().entities()) {
+      entity(e.entity_group().empty() ? e.entity() : e.entity_group(), e.word());
+    }
+    if (out.labels.empty()) out.labels = "(no entities)";
+  }
   out.inside_us = r.timings().total_us();
   return out;
 }
@@ -170,10 +194,17 @@ int RunDemo(const Config& config, const std::string& samples_path) {
     spdlog::error("demo got {} of {} results within 60 s", received.size(), samples.size());
     return 1;
   }
-  std::printf("\n%zu texts embedded through Kafka (%s -> nlpflow -> %s) on %s\n\n",
-              samples.size(), config.kafka.input_topics.front().c_str(),
+  const bool labelled = !received[keys[0]].labels.empty();
+  std::printf("\n%zu texts %s through Kafka (%s -> nlpflow -> %s) on %s\n\n", samples.size(),
+              labelled ? "labelled" : "embedded", config.kafka.input_topics.front().c_str(),
               config.kafka.output_topic.c_str(), bootstrap.c_str());
-  for (size_t i = 0; i < std::min<size_t>(3, samples.size()); ++i) {
+  if (labelled) {
+    // A classifier or a token tagger: what it said about each text.
+    for (size_t i = 0; i < samples.size(); ++i) {
+      std::printf("  %-45.45s -> %s\n", samples[i].c_str(), received[keys[i]].labels.c_str());
+    }
+  }
+  for (size_t i = 0; !labelled && i < std::min<size_t>(3, samples.size()); ++i) {
     const auto& e = received[keys[i]].embedding;
     std::printf("  %-45.45s -> [%.4f, %.4f, %.4f, %.4f, ...] (dim %zu)\n", samples[i].c_str(),
                 e.size() > 0 ? e[0] : 0.f, e.size() > 1 ? e[1] : 0.f, e.size() > 2 ? e[2] : 0.f,
@@ -184,13 +215,13 @@ int RunDemo(const Config& config, const std::string& samples_path) {
     size_t a, b;
   };
   std::vector<Pair> pairs;
-  for (size_t i = 0; i < samples.size(); ++i) {
+  for (size_t i = 0; !labelled && i < samples.size(); ++i) {
     for (size_t j = i + 1; j < samples.size(); ++j) {
       pairs.push_back({Cosine(received[keys[i]].embedding, received[keys[j]].embedding), i, j});
     }
   }
   std::sort(pairs.begin(), pairs.end(), [](const Pair& x, const Pair& y) { return x.cosine > y.cosine; });
-  std::printf("\nMost similar pairs (cosine similarity):\n");
+  if (!pairs.empty()) std::printf("\nMost similar pairs (cosine similarity):\n");
   for (size_t k = 0; k < std::min<size_t>(8, pairs.size()); ++k) {
     std::printf("  %.3f  %s\n         %s\n", pairs[k].cosine, samples[pairs[k].a].c_str(),
                 samples[pairs[k].b].c_str());

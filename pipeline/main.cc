@@ -106,7 +106,11 @@ int main(int argc, char** argv) {
   add_config(demo, false);
   std::string samples_path = "configs/samples/sentences.txt";
   demo->add_option("--samples", samples_path, "one text per line");
-  CLI::App* embed = app.add_subcommand("embed", "embed stdin (one text per line) to JSONL on stdout");
+  // "embed" runs whatever the model is (embedding, classifier, token tagger);
+  // "infer" is the same command under the general name.
+  CLI::App* embed = app.add_subcommand(
+      "embed", "run the model on stdin (one text or JSON object per line) to JSONL on stdout");
+  embed->alias("infer");
   add_config(embed, false);
   std::string progress = "auto";
   embed->add_option("--progress", progress,

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -397,6 +398,102 @@ TEST(ServeGraphFakeModelTest, ClassificationResultsAreTypedEndToEnd) {
   EXPECT_EQ(j.at("labels")[2].at("label"), "none");
   EXPECT_NEAR(j.at("labels")[2].at("score").get<double>(), 1.0 / z, 1e-6);
   EXPECT_FALSE(j.contains("embedding"));
+}
+
+// `nlpflow embed` with model.runtime torchscript: the traced classify3 and
+// ner7 of tests/fixtures/tasks (tests/fixtures/make_torchscript_tasks.py)
+// through the whole graph, against transformers' logits and pipelines.
+std::vector<nlohmann::json> RunTorchScript(const std::string& name,
+                                           const std::vector<std::string>& sets,
+                                           const nlohmann::json& items) {
+  const std::string dir = std::string(NLPFLOW_SOURCE_DIR) + "/tests/fixtures/tasks";
+  std::vector<std::string> all = {"model.runtime=torchscript", "model.path=" + dir + "/" + name + ".pt",
+                                  "tokenizer.path=" + dir + "/" + name, "batch.max_batch_size=4"};
+  all.insert(all.end(), sets.begin(), sets.end());
+  auto config = ParseConfig("", all);
+  EXPECT_TRUE(config.ok()) << config.status().ToString();
+  auto stack = LoadModelStack(*config);
+  EXPECT_TRUE(stack.ok()) << stack.status().ToString();
+  if (!stack.ok()) return {};
+  std::ostringstream in_text;
+  for (const auto& item : items) in_text << item.at("text").get<std::string>() << "\n";
+  std::istringstream in(in_text.str());
+  std::ostringstream out;
+  auto stats = EmbedStream(*config, *stack, in, out);
+  EXPECT_TRUE(stats.ok()) << stats.status().ToString();
+  std::vector<nlohmann::json> lines;
+  std::istringstream result(out.str());
+  for (std::string l; std::getline(result, l);) lines.push_back(nlohmann::json::parse(l));
+  return lines;
+}
+
+const nlohmann::json& TaskReference() {
+  static const nlohmann::json doc = [] {
+    std::ifstream in(std::string(NLPFLOW_SOURCE_DIR) + "/tests/fixtures/tasks/reference.json");
+    return nlohmann::json::parse(in);
+  }();
+  return doc;
+}
+
+TEST(ServeGraphTorchScriptTest, ATracedClassifierMatchesPython) {
+  const nlohmann::json& items = TaskReference().at("models").at("classify3");
+  const auto lines = RunTorchScript(
+      "classify3", {"model.task=sequence-classification", "model.labels=[negative, neutral, positive]"},
+      items);
+  ASSERT_EQ(lines.size(), items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const auto logits = lines[i].at("logits").get<std::vector<double>>();
+    const auto want = items[i].at("logits").get<std::vector<double>>();
+    ASSERT_EQ(logits.size(), want.size()) << lines[i].dump();
+    for (size_t k = 0; k < want.size(); ++k) {
+      EXPECT_LE(std::fabs(logits[k] - want[k]), 1e-4 * std::max(1.0, std::fabs(want[k])));
+    }
+    EXPECT_EQ(lines[i].at("label"), items[i].at("labels")[0].at("label"));
+    EXPECT_NEAR(lines[i].at("score").get<double>(),
+                items[i].at("labels")[0].at("score").get<double>(), 1e-4);
+  }
+}
+
+TEST(ServeGraphTorchScriptTest, ATracedTokenTaggerGivesThePipelinesEntities) {
+  const nlohmann::json& items = TaskReference().at("models").at("ner7");
+  const auto lines = RunTorchScript(
+      "ner7",
+      {"model.task=token-classification", "model.aggregation=average",
+       "model.labels=[O, B-PER, I-PER, B-LOC, I-LOC, B-ORG, I-ORG]"},
+      items);
+  ASSERT_EQ(lines.size(), items.size());
+  for (size_t i = 0; i < items.size(); ++i) {
+    const nlohmann::json& want = items[i].at("entities").at("average");
+    const nlohmann::json& got = lines[i].at("entities");
+    ASSERT_EQ(got.size(), want.size()) << got.dump() << "\n" << want.dump();
+    for (size_t k = 0; k < want.size(); ++k) {
+      EXPECT_EQ(got[k].at("entity_group"), want[k].at("entity_group"));
+      EXPECT_EQ(got[k].at("word"), want[k].at("word"));
+      EXPECT_EQ(got[k].at("start"), want[k].at("start"));
+      EXPECT_EQ(got[k].at("end"), want[k].at("end"));
+    }
+  }
+}
+
+TEST(ServeGraphTorchScriptTest, ErrorsNameTheFile) {
+  const std::string dir = std::string(NLPFLOW_SOURCE_DIR) + "/tests/fixtures/tasks";
+  auto wrong_labels = ParseConfig(
+      "", {"model.runtime=torchscript", "model.path=" + dir + "/classify3.pt",
+           "tokenizer.path=" + dir + "/classify3", "model.task=sequence-classification",
+           "model.labels=[a, b]"});
+  ASSERT_TRUE(wrong_labels.ok());
+  EXPECT_EQ(LoadModelStack(*wrong_labels).status().message(),
+            "model: " + dir + "/classify3.pt: model.labels names 2 labels but the module returns 3");
+  auto no_tokenizer = ParseConfig("", {"model.runtime=torchscript",
+                                       "model.path=" + dir + "/classify3.pt"});
+  ASSERT_TRUE(no_tokenizer.ok());
+  EXPECT_THAT(LoadModelStack(*no_tokenizer).status().message(),
+              HasSubstr("tokenizer.path: required with model.runtime torchscript"));
+  auto missing = ParseConfig("", {"model.runtime=torchscript", "model.path=" + dir + "/none.pt",
+                                  "tokenizer.path=" + dir + "/classify3"});
+  ASSERT_TRUE(missing.ok());
+  EXPECT_EQ(LoadModelStack(*missing).status().message(),
+            "model.path " + dir + "/none.pt is not a file (model.runtime torchscript loads a .pt file)");
 }
 
 }  // namespace
