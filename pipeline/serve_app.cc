@@ -36,7 +36,8 @@ class ServeApp::Impl {
           MetricsServer::Start(config_.metrics.listen, &registry_,
                                {[this] { return HealthStatus(); }, [this] { return ReadyStatus(); }}));
     }
-    NLPFLOW_ASSIGN_OR_RETURN(stack_, LoadModelStack(config_));
+    NLPFLOW_ASSIGN_OR_RETURN(stack_, hooks_.load_model_stack ? hooks_.load_model_stack(config_)
+                                                             : LoadModelStack(config_));
     // LoadModelStack ran the warm-up batch.
     registry_
         .AddGauge("nlpflow_model_info", "The model in use (value 1)",

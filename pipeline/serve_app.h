@@ -38,6 +38,7 @@
 
 #include "common/status.h"
 #include "pipeline/config.h"
+#include "pipeline/model_stack.h"
 
 namespace nlpflow {
 
@@ -45,6 +46,9 @@ namespace nlpflow {
 struct ServeAppTestHooks {
   // Runs on an infer thread before each batch (ServeGraphOptions::before_infer).
   std::function<void()> before_infer;
+  // Loads the tokenizer and model instead of LoadModelStack (a test serves a
+  // fake model through the real pipeline with it).
+  std::function<Result<ModelStack>(const Config&)> load_model_stack;
 };
 
 class ServeApp {

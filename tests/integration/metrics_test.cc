@@ -25,6 +25,7 @@
 #include "pipeline/config.h"
 #include "pipeline/serve_app.h"
 #include "tests/integration/test_util.h"
+#include "tests/testing/fake_model.h"
 
 namespace nlpflow::testing {
 namespace {
@@ -231,13 +232,23 @@ TEST_F(MetricsTest, StalledInferPausesTheSourceAtTheBoundAndLosesNothing) {
       "", {"kafka.bootstrap_servers=" + bootstrap_, "kafka.input_topics=[" + topics_.in + "]",
            "kafka.output_topic=" + topics_.out, "kafka.dead_letter_topic=" + topics_.dlq,
            "kafka.group_id=" + topics_.group,
-           "model.path=" + SourceDir() + "/models/all-MiniLM-L6-v2", "model.instances=2",
-           "pipeline.max_in_flight=" + std::to_string(max_in_flight),
+           "model.instances=2", "pipeline.max_in_flight=" + std::to_string(max_in_flight),
            "metrics.listen=127.0.0.1:0"});
   ASSERT_TRUE(config.ok()) << config.status().ToString();
   Gate gate;
   gate.Set(false);
-  auto app = ServeApp::Create(*config, {[&] { gate.Pass(); }});
+  // Backpressure is the pipeline's, not the model's: a fake model will do.
+  ServeAppTestHooks hooks;
+  hooks.before_infer = [&] { gate.Pass(); };
+  hooks.load_model_stack = [](const Config&) -> Result<ModelStack> {
+    ModelStack stack;
+    stack.tokenizer = std::make_unique<FakeTokenizer>();
+    stack.model = std::make_unique<FakeModel>();
+    stack.name = "fake";
+    stack.version = "1";
+    return stack;
+  };
+  auto app = ServeApp::Create(*config, std::move(hooks));
   ASSERT_TRUE(app.ok()) << app.status().ToString();
   // Whatever fails below, the gate opens before the app stops (it would
   // wait for the held batches forever).

@@ -18,6 +18,7 @@
 #include "pipeline/serve_graph.h"
 #include "pipeline/graph_options.h"
 #include "pipeline/model_stack.h"
+#include "tests/testing/fake_model.h"
 
 namespace nlpflow {
 namespace {
@@ -89,21 +90,16 @@ class RecordingSink : public ResultSink {
 class GraphMetricsTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto c = ParseConfig("", {"model.path=" + std::string(NLPFLOW_SOURCE_DIR) +
-                                  "/models/all-MiniLM-L6-v2",
-                              "model.instances=2", "batch.max_batch_size=8"});
+    auto c = ParseConfig("", {"model.instances=2", "batch.max_batch_size=8"});
     ASSERT_TRUE(c.ok()) << c.status().ToString();
     config_ = *c;
-    auto stack = LoadModelStack(config_);
-    ASSERT_TRUE(stack.ok()) << stack.status().ToString();
-    stack_ = std::move(stack).value();
     metrics_ = GraphMetrics::Register(&registry_);
     ServeGraphOptions o = GraphOptionsFrom(config_);
     o.metrics = &metrics_;
     o.before_infer = [this] { gate_.Pass(); };
-    auto g = ServeGraph::Create(o, DecodeOptionsFrom(config_), stack_.tokenizer.get(),
-                                BatcherOptionsFrom(config_), stack_.model.get(),
-                                EncodeOptionsFrom(config_, stack_), &sink_);
+    auto g = ServeGraph::Create(o, DecodeOptionsFrom(config_), &tokenizer_,
+                                BatcherOptionsFrom(config_), &model_,
+                                EncodeOptions{OutputFormat::kJson, "fake", "1"}, &sink_);
     ASSERT_TRUE(g.ok()) << g.status().ToString();
     graph_ = std::move(g).value();
     graph_->Start();
@@ -121,7 +117,9 @@ class GraphMetricsTest : public ::testing::Test {
   static bool IsPoison(int i) { return i % 20 == 7; }
 
   Config config_;
-  ModelStack stack_;
+  // Metrics and stalls are the graph's: a fake model will do.
+  testing::FakeTokenizer tokenizer_;
+  testing::FakeModel model_;
   MetricsRegistry registry_;
   GraphMetrics metrics_;
   Gate gate_;
