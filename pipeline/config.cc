@@ -418,7 +418,8 @@ std::vector<Section> Sections(Config* c) {
   s.emplace_back("model");
   s.back()
       .PathField("path", &c->model.path,
-                 "Folder with config.json and model.safetensors (Hugging Face layout).")
+                 "Folder with config.json and model.safetensors (Hugging Face layout); with "
+                 "runtime torchscript, the .pt file.")
       .Field("name", &c->model.name, "Published with every result; empty: the folder's name.")
       .Field("version", &c->model.version,
              "Published with every result; empty: a fingerprint of the weights file.")
