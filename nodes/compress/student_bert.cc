@@ -43,6 +43,13 @@ Result<StudentBert> StudentBert::Load(const std::string& dir) {
   const fs::path d(dir);
   if (!fs::is_directory(d)) return Status::NotFound("model folder '" + dir + "' does not exist");
   NLPFLOW_ASSIGN_OR_RETURN(BertConfig config, LoadBertConfig((d / "config.json").string()));
+  if (config.model_type != "bert") {
+    // The compression commands train and write BERT's layout only; the other
+    // families run in nodes/infer but are not distilled, pruned or quantized.
+    return Status::InvalidArgument((d / "config.json").string() + ": model_type '" +
+                                   config.model_type +
+                                   "' cannot be compressed; supported: bert");
+  }
   NLPFLOW_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> file,
                            SafetensorsFile::Open((d / "model.safetensors").string()));
   const std::string prefix =

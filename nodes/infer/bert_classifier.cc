@@ -13,8 +13,8 @@
 
 #include "nodes/infer/bert_config.h"
 #include "nodes/infer/bert_encoder.h"
-#include "nodes/infer/safetensors.h"
-#include "nodes/infer/tensor_reader.h"
+#include "nodes/infer/checkpoint_weights.h"
+#include "nodes/infer/encoder_family.h"
 
 namespace nlpflow {
 namespace {
@@ -36,8 +36,12 @@ const char* ModelTaskName(ModelTask task) {
 }
 
 struct BertClassifier::Head {
-  at::Tensor pooler_weight, pooler_bias;  // sequence classification only
-  at::Tensor weight, bias;                // classifier: [labels, hidden], [labels]
+  // Sequence classification only: the family's Linear on the first token
+  // (BERT's pooler, RoBERTa's classifier.dense, DistilBERT's pre_classifier)
+  // and its activation: "tanh", "relu" or "gelu".
+  at::Tensor pre_weight, pre_bias;
+  std::string pre_act;
+  at::Tensor weight, bias;  // classifier: [labels, hidden], [labels]
 };
 
 BertClassifier::BertClassifier() = default;
@@ -72,14 +76,17 @@ Result<std::unique_ptr<BertClassifier>> BertClassifier::Load(const ClassifierOpt
       !j["architectures"].empty() && j["architectures"][0].is_string()) {
     architecture = j["architectures"][0].get<std::string>();
   }
-  if (architecture == "BertForSequenceClassification") {
+  const EncoderFamily& family = *FindEncoderFamily(config.model_type);  // checked by config
+  const std::string sequence = family.architecture_prefix + "ForSequenceClassification";
+  const std::string token = family.architecture_prefix + "ForTokenClassification";
+  if (architecture == sequence) {
     model->task_ = ModelTask::kSequenceClassification;
-  } else if (architecture == "BertForTokenClassification") {
+  } else if (architecture == token) {
     model->task_ = ModelTask::kTokenClassification;
   } else {
     return Status::InvalidArgument(config_path + ": architectures[0] is '" + architecture +
-                                   "'; supported: BertForSequenceClassification, "
-                                   "BertForTokenClassification");
+                                   "'; supported for model_type " + config.model_type + ": " +
+                                   sequence + ", " + token);
   }
   const bool multi_label = j.value("problem_type", nlohmann::json()).is_string() &&
                            j["problem_type"] == "multi_label_classification";
@@ -118,11 +125,11 @@ Result<std::unique_ptr<BertClassifier>> BertClassifier::Load(const ClassifierOpt
   }
   model->labels_ = std::make_shared<const std::vector<std::string>>(std::move(labels));
 
-  model->max_positions_ = config.max_position_embeddings;
+  model->max_positions_ = config.max_positions();
   model->vocab_size_ = config.vocab_size;
-  model->type_vocab_size_ = config.type_vocab_size;
+  model->type_vocab_size_ = config.accepted_type_ids();
   const int64_t h = config.hidden_size;
-  const std::string weights_path = (dir / "model.safetensors").string();
+  const std::string weights_path = dir.string();
   try {
     // As EmbeddingModel's "auto": OpenBLAS when the process has it.
     LinearBackend backend = ApplyThreadSettings(options.intra_op_threads)
@@ -132,20 +139,22 @@ Result<std::unique_ptr<BertClassifier>> BertClassifier::Load(const ClassifierOpt
       at::globalContext().setQEngine(at::QEngine::ONEDNN);
       backend = LinearBackend::kInt8Dynamic;
     }
-    NLPFLOW_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> weights,
-                             SafetensorsFile::Open(weights_path));
+    NLPFLOW_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointWeights> weights,
+                             CheckpointWeights::OpenDir(weights_path));
     NLPFLOW_ASSIGN_OR_RETURN(model->encoder_, BertEncoder::Load(config, *weights, backend));
     model->head_ = std::make_unique<Head>();
+    std::string out = family.token_out;
     if (model->task_ == ModelTask::kSequenceClassification) {
-      NLPFLOW_ASSIGN_OR_RETURN(model->head_->pooler_weight,
-                               ReadFloatTensor(*weights, "bert.pooler.dense.weight", {h, h}));
-      NLPFLOW_ASSIGN_OR_RETURN(model->head_->pooler_bias,
-                               ReadFloatTensor(*weights, "bert.pooler.dense.bias", {h}));
+      out = family.sequence_out;
+      model->head_->pre_act = family.sequence_pre_act;
+      NLPFLOW_ASSIGN_OR_RETURN(model->head_->pre_weight,
+                               weights->Read(family.sequence_pre + ".weight", {h, h}));
+      NLPFLOW_ASSIGN_OR_RETURN(model->head_->pre_bias,
+                               weights->Read(family.sequence_pre + ".bias", {h}));
     }
     NLPFLOW_ASSIGN_OR_RETURN(model->head_->weight,
-                             ReadFloatTensor(*weights, "classifier.weight", {num_labels, h}));
-    NLPFLOW_ASSIGN_OR_RETURN(model->head_->bias,
-                             ReadFloatTensor(*weights, "classifier.bias", {num_labels}));
+                             weights->Read(out + ".weight", {num_labels, h}));
+    NLPFLOW_ASSIGN_OR_RETURN(model->head_->bias, weights->Read(out + ".bias", {num_labels}));
   } catch (const std::exception& e) {
     return Status::Internal("loading " + weights_path + ": LibTorch: " + e.what());
   }
@@ -171,7 +180,14 @@ Result<std::vector<ModelOutput>> BertClassifier::Run(const TokenBatch& b) const 
       }
       const at::Tensor cls =
           hidden.index_select(0, at::from_blob(first.data(), {b.batch}, at::kLong));
-      const at::Tensor pooled = at::tanh(at::linear(cls, head_->pooler_weight, head_->pooler_bias));
+      at::Tensor pooled = at::linear(cls, head_->pre_weight, head_->pre_bias);
+      if (head_->pre_act == "tanh") {
+        pooled = at::tanh(pooled);
+      } else if (head_->pre_act == "relu") {
+        pooled = at::relu(pooled);
+      } else {
+        pooled = at::gelu(pooled);  // ELECTRA's head: exact gelu
+      }
       const at::Tensor logits = at::linear(pooled, head_->weight, head_->bias).contiguous();
       const at::Tensor probs =
           (sigmoid_ ? at::sigmoid(logits) : at::softmax(logits, -1)).contiguous();

@@ -1,13 +1,17 @@
-// Classification heads on a BERT encoder, loaded from Hugging Face
-// BertForSequenceClassification / BertForTokenClassification checkpoints
-// (config.json + model.safetensors, as save_pretrained writes them).
+// Classification heads on an encoder of any family of encoder_family.h,
+// loaded from Hugging Face <Family>ForSequenceClassification /
+// <Family>ForTokenClassification checkpoints (BertFor..., DistilBertFor...,
+// RobertaFor..., XLMRobertaFor..., MPNetFor..., ElectraFor...; config.json
+// and the weights, as save_pretrained writes them).
 //
-// Sequence classification: pooler (tanh(dense([CLS]))) then the classifier
-// Linear: logits per row, and scores as Hugging Face's text-classification
-// pipeline computes them (softmax; a sigmoid per label for problem_type
-// multi_label_classification and for one-label models); label names from
-// config.json's id2label. Token classification: the classifier Linear on
-// every real token: the logits of each token (the aggregation step,
+// Sequence classification: the family's head on the first token (BERT:
+// tanh(pooler); RoBERTa, XLM-R, MPNet: tanh(classifier.dense); ELECTRA:
+// gelu(classifier.dense); DistilBERT: relu(pre_classifier)) then the
+// classifier Linear: logits per row, and scores as Hugging Face's
+// text-classification pipeline computes them (softmax; a sigmoid per label for
+// problem_type multi_label_classification and for one-label models); label
+// names from config.json's id2label. Token classification: the classifier
+// Linear on every real token: the logits of each token (the aggregation step,
 // nodes/infer/token_aggregation.h, maps them back to the text).
 //
 // This header deliberately includes no LibTorch header.
@@ -37,9 +41,9 @@ struct ClassifierOptions {
 
 class BertClassifier : public Model {
  public:
-  // The task comes from config.json's "architectures": BertForSequence-
-  // Classification or BertForTokenClassification (INVALID_ARGUMENT naming the
-  // file otherwise). Errors as EmbeddingModel::Load, naming file and tensor.
+  // The task comes from config.json's "architectures": <Family>ForSequence-
+  // Classification or <Family>ForTokenClassification for the model_type's
+  // family (INVALID_ARGUMENT naming the file and both names otherwise). Errors as EmbeddingModel::Load, naming file and tensor.
   static Result<std::unique_ptr<BertClassifier>> Load(const ClassifierOptions& options);
 
   BertClassifier(const BertClassifier&) = delete;

@@ -5,6 +5,8 @@
 #include <sstream>
 #include <tuple>
 
+#include "nodes/infer/encoder_family.h"
+
 namespace nlpflow {
 namespace {
 
@@ -34,11 +36,49 @@ Result<BertConfig> ParseBertConfig(const std::string& json_text, const std::stri
   }
   if (!j.is_object()) return Status::InvalidArgument(path + ": not a JSON object");
 
-  if (const auto it = j.find("model_type"); it != j.end() && it->is_string() &&
-                                            it->get<std::string>() != "bert") {
-    // RoBERTa, DistilBERT & co. differ in tensor names or position ids.
-    return Status::InvalidArgument(path + ": model_type '" + it->get<std::string>() +
-                                   "' is not supported; supported: bert");
+  BertConfig c;
+  if (const auto it = j.find("model_type"); it != j.end() && !it->is_null()) {
+    if (!it->is_string() || FindEncoderFamily(it->get<std::string>()) == nullptr) {
+      return Status::InvalidArgument(path + ": model_type " +
+                                     (it->is_string() ? "'" + it->get<std::string>() + "'"
+                                                      : it->dump()) +
+                                     " is not supported; supported: " + SupportedModelTypes());
+    }
+    c.model_type = it->get<std::string>();
+  }
+  if (c.model_type == "distilbert") {
+    // DistilBertConfig's own names for the same sizes; its LayerNorms use
+    // 1e-12 and it has no token types.
+    if (j.value("sinusoidal_pos_embds", false) == true) {
+      return Status::InvalidArgument(path +
+                                     ": DistilBERT with sinusoidal_pos_embds true is not "
+                                     "supported (only learned position embeddings)");
+    }
+    for (const auto& [from, to] : {std::pair<const char*, const char*>{"dim", "hidden_size"},
+                                   {"n_layers", "num_hidden_layers"},
+                                   {"n_heads", "num_attention_heads"},
+                                   {"hidden_dim", "intermediate_size"},
+                                   {"activation", "hidden_act"}}) {
+      if (j.contains(from)) j[to] = j[from];
+    }
+    c.token_types = false;
+  }
+  if (c.model_type == "roberta" || c.model_type == "xlm-roberta" || c.model_type == "mpnet") {
+    c.pad_token_id = 1;  // transformers' default for the three
+    if (const auto it = j.find("pad_token_id"); it != j.end() && !it->is_null()) {
+      if (!it->is_number_integer() || it->get<int64_t>() < 0) {
+        return Status::InvalidArgument(path + ": 'pad_token_id' must be a non-negative integer, got " +
+                                       it->dump());
+      }
+      c.pad_token_id = it->get<int64_t>();
+    }
+    c.position_offset = c.pad_token_id + 1;
+  }
+  if (c.model_type == "mpnet") {
+    c.token_types = false;
+    c.relative_attention_num_buckets = 32;
+    NLPFLOW_RETURN_IF_ERROR(ReadPositive(j, "relative_attention_num_buckets", false, path,
+                                         &c.relative_attention_num_buckets));
   }
   if (const auto it = j.find("position_embedding_type");
       it != j.end() && it->is_string() && it->get<std::string>() != "absolute") {
@@ -47,7 +87,6 @@ Result<BertConfig> ParseBertConfig(const std::string& json_text, const std::stri
                                    "' is not supported; supported: absolute");
   }
 
-  BertConfig c;
   NLPFLOW_RETURN_IF_ERROR(ReadPositive(j, "vocab_size", true, path, &c.vocab_size));
   NLPFLOW_RETURN_IF_ERROR(ReadPositive(j, "hidden_size", true, path, &c.hidden_size));
   NLPFLOW_RETURN_IF_ERROR(
@@ -59,6 +98,17 @@ Result<BertConfig> ParseBertConfig(const std::string& json_text, const std::stri
   NLPFLOW_RETURN_IF_ERROR(
       ReadPositive(j, "max_position_embeddings", false, path, &c.max_position_embeddings));
   NLPFLOW_RETURN_IF_ERROR(ReadPositive(j, "type_vocab_size", false, path, &c.type_vocab_size));
+  if (c.max_position_embeddings <= c.position_offset) {
+    return Status::InvalidArgument(path + ": max_position_embeddings " +
+                                   std::to_string(c.max_position_embeddings) +
+                                   " leaves no position after pad_token_id " +
+                                   std::to_string(c.pad_token_id));
+  }
+  c.embedding_size = c.hidden_size;
+  if (c.model_type == "electra") {
+    c.embedding_size = 128;  // ElectraConfig's default
+    NLPFLOW_RETURN_IF_ERROR(ReadPositive(j, "embedding_size", false, path, &c.embedding_size));
+  }
 
   if (c.hidden_size % c.num_attention_heads != 0) {
     return Status::InvalidArgument(path + ": hidden_size " + std::to_string(c.hidden_size) +
@@ -79,11 +129,12 @@ Result<BertConfig> ParseBertConfig(const std::string& json_text, const std::stri
     }
     c.hidden_act = it->get<std::string>();
   }
+  if (c.hidden_act == "swish") c.hidden_act = "silu";  // transformers' alias
   if (c.hidden_act != "gelu" && c.hidden_act != "gelu_new" &&
-      c.hidden_act != "gelu_pytorch_tanh" && c.hidden_act != "relu") {
+      c.hidden_act != "gelu_pytorch_tanh" && c.hidden_act != "relu" && c.hidden_act != "silu") {
     return Status::InvalidArgument(path + ": hidden_act '" + c.hidden_act +
                                    "' is not supported; supported: gelu, gelu_new, "
-                                   "gelu_pytorch_tanh, relu");
+                                   "gelu_pytorch_tanh, relu, silu");
   }
   for (const auto& [key, out, limit] :
        {std::tuple<const char*, std::vector<int64_t>*, int64_t>{

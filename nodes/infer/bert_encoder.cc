@@ -16,8 +16,8 @@
 #include <string>
 #include <utility>
 
+#include "nodes/infer/checkpoint_weights.h"
 #include "nodes/infer/cpu_features.h"
-#include "nodes/infer/tensor_reader.h"
 
 namespace nlpflow {
 namespace {
@@ -25,17 +25,37 @@ namespace {
 // Reads tensors by name, with the checkpoint's name prefix, checking shapes.
 class WeightReader {
  public:
-  WeightReader(const SafetensorsFile& file, std::string prefix)
+  WeightReader(const CheckpointWeights& file, std::string prefix)
       : file_(file), prefix_(std::move(prefix)) {}
 
   Result<at::Tensor> Get(const std::string& name, std::vector<int64_t> shape) const {
-    return ReadFloatTensor(file_, prefix_ + name, shape);
+    return file_.Read(prefix_ + name, shape);
   }
 
  private:
-  const SafetensorsFile& file_;
+  const CheckpointWeights& file_;
   const std::string prefix_;
 };
+
+// transformers' MPNet relative_position_bucket (bidirectional, max_distance
+// 128), in the same float32 ops so that bucket boundaries match:
+// [len, len] bucket of (key position - query position).
+at::Tensor RelativePositionBuckets(int64_t len, int64_t num_buckets) {
+  const at::Tensor pos = at::arange(len, at::kLong);
+  const at::Tensor relative = pos.unsqueeze(0) - pos.unsqueeze(1);  // memory - context
+  at::Tensor n = -relative;
+  const int64_t half = num_buckets / 2;
+  at::Tensor ret = (n < 0).to(at::kLong) * half;
+  n = n.abs();
+  const int64_t max_exact = half / 2;
+  const at::Tensor is_small = n < max_exact;
+  at::Tensor large =
+      max_exact + (at::log(n.to(at::kFloat) / max_exact) / std::log(128.0 / max_exact) *
+                   (half - max_exact))
+                      .to(at::kLong);
+  large = at::min(large, at::full_like(large, half - 1));
+  return ret + at::where(is_small, n, large);
+}
 
 // The forward pass allocates and frees activation buffers of up to tens of MB
 // per op ([rows, heads, len, len] scores, [tokens, ffn] activations). With
@@ -82,21 +102,33 @@ PackedTokens PackTokenBatch(const TokenBatch& b) {
 }
 
 Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
-                                                       const SafetensorsFile& file,
+                                                       const CheckpointWeights& file,
                                                        LinearBackend backend) {
-  // BertModel checkpoints name tensors "embeddings...", task models
-  // (BertForSequenceClassification, ...) "bert.embeddings...".
+  // The program has no embedding projection: ELECTRA with embedding_size !=
+  // hidden_size runs on the ATen path.
+  if (backend == LinearBackend::kProgram && config.embedding_size > 0 &&
+      config.embedding_size != config.hidden_size) {
+    backend = LinearBackend::kBlas;
+  }
+  const EncoderFamily* family = FindEncoderFamily(config.model_type);
+  if (family == nullptr) {
+    return Status::InvalidArgument(file.path() + ": model_type '" + config.model_type +
+                                   "' is not supported; supported: " + SupportedModelTypes());
+  }
+  // Base model checkpoints (BertModel, RobertaModel, ...) name tensors
+  // "embeddings...", task models "bert.embeddings...", "roberta.embeddings..."
+  const std::string word = family->word_embeddings + ".weight";
   std::string prefix;
-  if (file.Find("bert.embeddings.word_embeddings.weight") != nullptr) {
-    prefix = "bert.";
-  } else if (file.Find("embeddings.word_embeddings.weight") == nullptr) {
-    return Status::NotFound(file.path() +
-                            ": no BERT word embeddings: neither "
-                            "'embeddings.word_embeddings.weight' nor "
-                            "'bert.embeddings.word_embeddings.weight'");
+  if (file.Contains(family->encoder_prefix + word)) {
+    prefix = family->encoder_prefix;
+  } else if (!file.Contains(word)) {
+    return Status::NotFound(file.path() + ": no " + config.model_type +
+                            " word embeddings: neither '" + word + "' nor '" +
+                            family->encoder_prefix + word + "'");
   }
   const WeightReader reader(file, prefix);
   const int64_t h = config.hidden_size;
+  const int64_t e = config.embedding_size > 0 ? config.embedding_size : h;
   KeepActivationBuffersMapped();
   if (backend == LinearBackend::kInt8Static && config.quantization != "static_int8") {
     return Status::InvalidArgument(file.path() +
@@ -115,40 +147,53 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
     l.bias = std::move(b);
     return l;
   };
-  auto norm = [&](const std::string& name) -> Result<BertEncoder::LayerNorm> {
-    NLPFLOW_ASSIGN_OR_RETURN(at::Tensor w, reader.Get(name + ".weight", {h}));
-    NLPFLOW_ASSIGN_OR_RETURN(at::Tensor b, reader.Get(name + ".bias", {h}));
+  auto norm = [&](const std::string& name, int64_t width) -> Result<BertEncoder::LayerNorm> {
+    NLPFLOW_ASSIGN_OR_RETURN(at::Tensor w, reader.Get(name + ".weight", {width}));
+    NLPFLOW_ASSIGN_OR_RETURN(at::Tensor b, reader.Get(name + ".bias", {width}));
     return BertEncoder::LayerNorm{std::move(w), std::move(b)};
   };
 
+  // The embedding step: what differs between families is which tables exist
+  // and their widths (encoder_family.h).
   NLPFLOW_ASSIGN_OR_RETURN(encoder->word_embeddings_,
-                           reader.Get("embeddings.word_embeddings.weight",
-                                      {config.vocab_size, h}));
+                           reader.Get(word, {config.vocab_size, e}));
   NLPFLOW_ASSIGN_OR_RETURN(encoder->position_embeddings_,
-                           reader.Get("embeddings.position_embeddings.weight",
-                                      {config.max_position_embeddings, h}));
-  NLPFLOW_ASSIGN_OR_RETURN(encoder->token_type_embeddings_,
-                           reader.Get("embeddings.token_type_embeddings.weight",
-                                      {config.type_vocab_size, h}));
-  NLPFLOW_ASSIGN_OR_RETURN(encoder->embedding_norm_, norm("embeddings.LayerNorm"));
+                           reader.Get(family->position_embeddings + ".weight",
+                                      {config.max_position_embeddings, e}));
+  if (config.token_types) {
+    NLPFLOW_ASSIGN_OR_RETURN(encoder->token_type_embeddings_,
+                             reader.Get(family->token_type_embeddings + ".weight",
+                                        {config.type_vocab_size, e}));
+  }
+  NLPFLOW_ASSIGN_OR_RETURN(encoder->embedding_norm_, norm(family->embedding_norm, e));
+  if (e != h) {
+    NLPFLOW_ASSIGN_OR_RETURN(Linear project, linear(family->embedding_project, h, e));
+    encoder->embedding_project_ = std::move(project);
+  }
+  if (config.relative_attention_num_buckets > 0) {
+    NLPFLOW_ASSIGN_OR_RETURN(
+        encoder->relative_attention_bias_,
+        reader.Get(family->relative_attention_bias + ".weight",
+                   {config.relative_attention_num_buckets, config.num_attention_heads}));
+  }
 
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
-    const std::string p = "encoder.layer." + std::to_string(i) + ".";
+    const std::string p = family->layer_prefix + std::to_string(i) + ".";
     Layer layer;
     layer.heads = config.attention_heads_of(i);
     const int64_t a = layer.heads * config.head_dim();  // attention width
     const int64_t ffn = config.intermediate_size_of(i);
-    NLPFLOW_ASSIGN_OR_RETURN(Linear q, linear(p + "attention.self.query", a, h));
-    NLPFLOW_ASSIGN_OR_RETURN(Linear k, linear(p + "attention.self.key", a, h));
-    NLPFLOW_ASSIGN_OR_RETURN(Linear v, linear(p + "attention.self.value", a, h));
+    NLPFLOW_ASSIGN_OR_RETURN(Linear q, linear(p + family->query, a, h));
+    NLPFLOW_ASSIGN_OR_RETURN(Linear k, linear(p + family->key, a, h));
+    NLPFLOW_ASSIGN_OR_RETURN(Linear v, linear(p + family->value, a, h));
     // One [3h, h] GEMM instead of three [h, h] ones.
     layer.qkv.weight = at::cat({q.weight, k.weight, v.weight}, 0);
     layer.qkv.bias = at::cat({q.bias, k.bias, v.bias}, 0);
-    NLPFLOW_ASSIGN_OR_RETURN(layer.attention_out, linear(p + "attention.output.dense", h, a));
-    NLPFLOW_ASSIGN_OR_RETURN(layer.attention_norm, norm(p + "attention.output.LayerNorm"));
-    NLPFLOW_ASSIGN_OR_RETURN(layer.intermediate, linear(p + "intermediate.dense", ffn, h));
-    NLPFLOW_ASSIGN_OR_RETURN(layer.output, linear(p + "output.dense", h, ffn));
-    NLPFLOW_ASSIGN_OR_RETURN(layer.output_norm, norm(p + "output.LayerNorm"));
+    NLPFLOW_ASSIGN_OR_RETURN(layer.attention_out, linear(p + family->attention_out, h, a));
+    NLPFLOW_ASSIGN_OR_RETURN(layer.attention_norm, norm(p + family->attention_norm, h));
+    NLPFLOW_ASSIGN_OR_RETURN(layer.intermediate, linear(p + family->intermediate, ffn, h));
+    NLPFLOW_ASSIGN_OR_RETURN(layer.output, linear(p + family->output, h, ffn));
+    NLPFLOW_ASSIGN_OR_RETURN(layer.output_norm, norm(p + family->output_norm, h));
     if (backend == LinearBackend::kOnednn) {
       for (Linear* l : {&layer.qkv, &layer.attention_out, &layer.intermediate, &layer.output}) {
         l->weight = l->weight.to_mkldnn();
@@ -158,11 +203,13 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
                backend == LinearBackend::kInt8Static) {
       // qkv reads the previous layer's output LayerNorm (the embeddings' for
       // layer 0), intermediate the attention's; the other two read
-      // attention context and GELU output, which are not smoothed.
-      const LayerNorm& qkv_input =
-          encoder->layers_.empty() ? encoder->embedding_norm_ : encoder->layers_.back().output_norm;
+      // attention context and GELU output, which are not smoothed; nor is
+      // ELECTRA's embedding projection, which layer 0 reads then.
+      const LayerNorm* qkv_input = !encoder->layers_.empty() ? &encoder->layers_.back().output_norm
+                                   : e == h                  ? &encoder->embedding_norm_
+                                                             : nullptr;
       const std::pair<Linear*, const LayerNorm*> linears[] = {
-          {&layer.qkv, &qkv_input},
+          {&layer.qkv, qkv_input},
           {&layer.attention_out, nullptr},
           {&layer.intermediate, &layer.attention_norm},
           {&layer.output, nullptr}};
@@ -213,8 +260,10 @@ Status BertEncoder::BuildProgram() {
   spec.vocab_size = word_embeddings_.size(0);
   spec.position_embeddings = data(position_embeddings_);
   spec.max_positions = position_embeddings_.size(0);
-  spec.token_type_embeddings = data(token_type_embeddings_);
-  spec.type_vocab_size = token_type_embeddings_.size(0);
+  if (token_type_embeddings_.defined()) {  // DistilBERT and MPNet have none
+    spec.token_type_embeddings = data(token_type_embeddings_);
+    spec.type_vocab_size = token_type_embeddings_.size(0);
+  }
   spec.embedding_norm = norm(embedding_norm_);
   for (const Layer& layer : layers_) {
     spec.layers.push_back({layer.heads, linear(layer.qkv), linear(layer.attention_out),
@@ -458,6 +507,7 @@ at::Tensor BertEncoder::Activation(at::Tensor x) const {
   // faulted in page by page (bench/results/runtime_profile.md).
   if (config_.hidden_act == "gelu") return at::gelu_(x);  // exact, erf-based
   if (config_.hidden_act == "relu") return at::relu_(x);
+  if (config_.hidden_act == "silu") return at::silu_(x);
   return at::gelu_(x, "tanh");  // gelu_new, gelu_pytorch_tanh
 }
 
@@ -470,6 +520,14 @@ at::Tensor BertEncoder::Attend(const at::Tensor& qkv, int64_t rows, int64_t len,
   const at::Tensor v = x.select(2, 2).transpose(1, 2);
   at::Tensor scores = at::matmul(q, k.transpose(-1, -2));  // [rows, heads, len, len]
   scores.div_(std::sqrt(static_cast<double>(head_dim)));   // as Hugging Face does
+  if (relative_attention_bias_.defined()) {
+    // MPNet: one [heads, len, len] bias for every row and layer, added after
+    // the scaling as transformers does. It depends on relative positions only,
+    // so dropping the padding does not change it.
+    const at::Tensor buckets =
+        RelativePositionBuckets(len, config_.relative_attention_num_buckets);
+    scores.add_(at::embedding(relative_attention_bias_, buckets).permute({2, 0, 1}));
+  }
   // In place: the row's softmax reads each score before it writes it, and a
   // second len x len buffer would be one more fresh allocation to fault in.
   at::_softmax_out(scores, scores, -1, /*half_to_float=*/false);
@@ -496,21 +554,75 @@ at::Tensor BertEncoder::SelfAttention(const at::Tensor& qkv, const PackedTokens&
   return contexts.size() == 1 ? contexts[0] : at::cat(contexts, 0);
 }
 
+std::vector<int64_t> BertEncoder::PositionIds(const PackedTokens& tokens) const {
+  // transformers' create_position_ids_from_input_ids: padding_idx +
+  // cumsum(id != pad) for real tokens, padding_idx for a pad id.
+  std::vector<int64_t> positions(tokens.ids.size());
+  const int64_t pad = config_.pad_token_id;
+  for (int64_t r = 0, k = 0; r < tokens.rows; ++r) {
+    int64_t count = 0;
+    for (int64_t t = 0; t < tokens.lengths[r]; ++t, ++k) {
+      if (tokens.ids[k] == pad) {
+        positions[k] = pad;
+      } else {
+        positions[k] = pad + (++count);
+      }
+    }
+  }
+  return positions;
+}
+
 at::Tensor BertEncoder::Forward(const PackedTokens& tokens) const {
   const int64_t n = tokens.tokens();
   if (program_) {
     at::Tensor out = at::empty({n, config_.hidden_size}, at::kFloat);
-    program_->Run(tokens, out.data_ptr<float>());
+    // The families' differences the program takes as inputs: RoBERTa-style
+    // position ids, and MPNet's relative-position bias, one [heads, L, L]
+    // table for the longest row (a shorter row reads its top-left corner:
+    // the bias depends on key - query only).
+    PackedTokens shifted;
+    const PackedTokens* run = &tokens;
+    if (config_.position_offset > 0) {
+      shifted = tokens;
+      shifted.positions = PositionIds(tokens);
+      run = &shifted;
+    }
+    if (relative_attention_bias_.defined()) {
+      const int64_t len = *std::max_element(tokens.lengths.begin(), tokens.lengths.end());
+      const at::Tensor bias =
+          at::embedding(relative_attention_bias_,
+                        RelativePositionBuckets(len, config_.relative_attention_num_buckets))
+              .permute({2, 0, 1})
+              .contiguous();
+      program_->Run(*run, out.data_ptr<float>(), bias.data_ptr<float>(), len * len, len);
+    } else {
+      program_->Run(*run, out.data_ptr<float>());
+    }
     return out;
   }
   auto as_tensor = [n](const std::vector<int64_t>& v) {
     return at::from_blob(const_cast<int64_t*>(v.data()), {n}, at::kLong);
   };
-  // Same order of additions as Hugging Face's BertEmbeddings.
+  // Same order of additions as Hugging Face's BertEmbeddings (words, token
+  // types, positions); RoBERTa's, XLM-R's and MPNet's positions count the
+  // non-padding tokens after pad_token_id (PositionIds).
   at::Tensor hidden = word_embeddings_.index_select(0, as_tensor(tokens.ids));
-  hidden.add_(token_type_embeddings_.index_select(0, as_tensor(tokens.type_ids)));
-  hidden.add_(position_embeddings_.index_select(0, as_tensor(tokens.positions)));
-  hidden = ApplyLayerNorm(hidden, embedding_norm_);
+  if (token_type_embeddings_.defined()) {
+    hidden.add_(token_type_embeddings_.index_select(0, as_tensor(tokens.type_ids)));
+  }
+  if (config_.position_offset == 0) {
+    hidden.add_(position_embeddings_.index_select(0, as_tensor(tokens.positions)));
+  } else {
+    const std::vector<int64_t> positions = PositionIds(tokens);
+    hidden.add_(position_embeddings_.index_select(0, as_tensor(positions)));
+  }
+  hidden = at::layer_norm(hidden, {embedding_norm_.weight.size(0)}, embedding_norm_.weight,
+                          embedding_norm_.bias, config_.layer_norm_eps);
+  if (embedding_project_.weight.defined()) {
+    // Plain fp32 whatever the backend: a small GEMM, and not one of the four
+    // per-layer Linears the int8 and oneDNN set-ups convert.
+    hidden = at::linear(hidden, embedding_project_.weight, embedding_project_.bias);
+  }
 
   for (const Layer& layer : layers_) {
     const at::Tensor context =

@@ -16,10 +16,10 @@
 #include "common/status.h"
 #include "nodes/infer/bert_config.h"
 #include "nodes/infer/embedding_model.h"
+#include "nodes/infer/encoder_family.h"
 #include "nodes/infer/encoder_program.h"
 #include "nodes/infer/int8_matmul.h"
 #include "nodes/infer/packed_tokens.h"
-#include "nodes/infer/safetensors.h"
 
 namespace nlpflow {
 
@@ -57,10 +57,18 @@ enum class LinearBackend {
   kProgram,
 };
 
+class CheckpointWeights;
+
+// One encoder for every family of encoder_family.h (BERT, DistilBERT,
+// RoBERTa, XLM-RoBERTa, MPNet, ELECTRA): the families differ in weight names
+// and in the embedding step (position ids, token types, ELECTRA's
+// projection), and MPNet adds a relative-position bias to the attention
+// scores. The layers are the same.
 class BertEncoder {
  public:
-  // Copies the weights out of `file` (names with or without a "bert." prefix)
-  // and checks every shape against `config`. NOT_FOUND for a missing tensor,
+  // Copies the weights out of `file` (the names of config.model_type's
+  // family, with or without its task-model prefix such as "bert." or
+  // "roberta.") and checks every shape against `config`. NOT_FOUND for a missing tensor,
   // INVALID_ARGUMENT for a shape mismatch; both name the tensor.
   // `backend` says how the Linear layers' weights are kept and run.
   // kInt8Dynamic prepacks with the quantized engine selected at the time
@@ -73,12 +81,12 @@ class BertEncoder {
   // kProgram logs what the program runs (oneDNN's implementation and ISA, the
   // attention kernel's) and the CPU's instruction sets.
   static Result<std::unique_ptr<BertEncoder>> Load(const BertConfig& config,
-                                                   const SafetensorsFile& file,
+                                                   const CheckpointWeights& file,
                                                    LinearBackend backend);
 
   // Last hidden states of the real tokens: [tokens.tokens(), hidden], float.
-  // REQUIRES: ids < vocab_size, type_ids < type_vocab_size, positions <
-  // max_position_embeddings (the caller validates). Throws c10::Error on
+  // REQUIRES: ids < vocab_size, type_ids < type_vocab_size, row lengths <=
+  // config.max_positions() (the caller validates). Throws c10::Error on
   // failure inside ATen. Thread-safe: reads the weights only.
   at::Tensor Forward(const PackedTokens& tokens) const;
 
@@ -178,11 +186,16 @@ class BertEncoder {
   // Attention of `rows` unpadded rows of `len` tokens each:
   // qkv [rows * len, 3 * heads * head_dim] -> context [rows * len, heads * head_dim].
   at::Tensor Attend(const at::Tensor& qkv, int64_t rows, int64_t len, int64_t heads) const;
+  // Position ids of families with config.position_offset > 0.
+  std::vector<int64_t> PositionIds(const PackedTokens& tokens) const;
 
   const BertConfig config_;
   const LinearBackend backend_;
-  at::Tensor word_embeddings_, position_embeddings_, token_type_embeddings_;
-  LayerNorm embedding_norm_;
+  at::Tensor word_embeddings_, position_embeddings_;
+  at::Tensor token_type_embeddings_;  // undefined without token types
+  LayerNorm embedding_norm_;          // embedding_size wide
+  Linear embedding_project_;          // ELECTRA: embedding_size -> hidden; else undefined
+  at::Tensor relative_attention_bias_;  // MPNet: [buckets, heads]; else undefined
   std::vector<Layer> layers_;
   std::unique_ptr<EncoderProgram> program_;  // kProgram only
 };

@@ -16,7 +16,7 @@
 
 #include "nodes/infer/bert_config.h"
 #include "nodes/infer/bert_encoder.h"
-#include "nodes/infer/safetensors.h"
+#include "nodes/infer/checkpoint_weights.h"
 
 namespace nlpflow {
 namespace {
@@ -168,14 +168,13 @@ Result<std::unique_ptr<EmbeddingModel>> EmbeddingModel::Load(const ModelOptions&
   model->name_ = normal.filename().string();
   model->normalize_ = options.normalize;
   model->dim_ = config.hidden_size;
-  model->max_positions_ = config.max_position_embeddings;
+  model->max_positions_ = config.max_positions();
   model->max_seq_length_ =
-      std::min(max_seq_length.value_or(config.max_position_embeddings),
-               config.max_position_embeddings);
+      std::min(max_seq_length.value_or(config.max_positions()), config.max_positions());
   model->vocab_size_ = config.vocab_size;
-  model->type_vocab_size_ = config.type_vocab_size;
+  model->type_vocab_size_ = config.accepted_type_ids();
 
-  const std::string weights_path = (dir / "model.safetensors").string();
+  const std::string weights_path = dir.string();
   try {
     ApplyThreadSettings(options.intra_op_threads);
     // "auto": the oneDNN program (encoder_program.h), whatever the BLAS;
@@ -201,8 +200,8 @@ Result<std::unique_ptr<EmbeddingModel>> EmbeddingModel::Load(const ModelOptions&
       model->precision_ = "int8-static";
     }
     // The mapping is released at the end of Load(): the encoder owns copies.
-    NLPFLOW_ASSIGN_OR_RETURN(std::unique_ptr<SafetensorsFile> weights,
-                             SafetensorsFile::Open(weights_path));
+    NLPFLOW_ASSIGN_OR_RETURN(std::unique_ptr<CheckpointWeights> weights,
+                             CheckpointWeights::OpenDir(dir.string()));
     NLPFLOW_ASSIGN_OR_RETURN(model->encoder_,
                              BertEncoder::Load(config, *weights, backend));
     model->encoder_->SetLoneBatchThreads(options.lone_batch_threads);

@@ -1,8 +1,9 @@
-// Sentence embeddings from a BERT encoder checkpoint, with LibTorch.
+// Sentence embeddings from an encoder checkpoint, with LibTorch.
 //
 // Loads a Hugging Face / sentence-transformers model folder directly
-// (config.json + model.safetensors; no Python, no export step), runs the BERT
-// encoder on a padded batch of token ids, pools the token vectors into one
+// (config.json + model.safetensors, sharded safetensors or pytorch_model.bin;
+// no Python, no export step) of any family of encoder_family.h (BERT,
+// DistilBERT, RoBERTa, XLM-RoBERTa, MPNet, ELECTRA), runs the encoder on a padded batch of token ids, pools the token vectors into one
 // vector per row and optionally L2-normalizes it. For all-MiniLM-L6-v2 the
 // result matches sentence-transformers' encode() to fp32 rounding.
 //
@@ -23,7 +24,9 @@ namespace nlpflow {
 class BertEncoder;
 
 struct ModelOptions {
-  // Model folder: config.json and model.safetensors; optionally the
+  // Model folder: config.json and the weights (model.safetensors,
+  // model.safetensors.index.json and its shards, or pytorch_model.bin; F32,
+  // F16 or BF16, converted to float32 at load); optionally the
   // sentence-transformers files modules.json, 1_Pooling/config.json and
   // sentence_bert_config.json. The folder name becomes the model's name().
   std::string path = "";
@@ -107,7 +110,8 @@ class EmbeddingModel : public Model {
 
   // Size of one embedding (384 for all-MiniLM-L6-v2).
   int64_t dim() const { return dim_; }
-  // Longest row the encoder accepts (max_position_embeddings, 512).
+  // Longest row the encoder accepts (max_position_embeddings, 512; for
+  // RoBERTa-like position ids, max_position_embeddings - pad_token_id - 1).
   int64_t max_positions() const override { return max_positions_; }
   // The length sentence-transformers truncates to (sentence_bert_config.json's
   // max_seq_length, 256 for all-MiniLM-L6-v2; max_positions() if absent).

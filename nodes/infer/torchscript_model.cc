@@ -7,7 +7,8 @@
 #include <filesystem>
 #include <limits>
 
-#include "nodes/infer/bert_encoder.h"  // ApplyThreadSettings
+#include "nodes/infer/bert_encoder.h"
+#include "nodes/infer/safetensors.h"  // ApplyThreadSettings
 
 namespace nlpflow {
 

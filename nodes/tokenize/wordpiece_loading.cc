@@ -290,8 +290,11 @@ Status ReadPostProcessor(const JsonFile& f, const Json& root, WordPieceSpec* spe
     return Status::Ok();
   }
   NLPFLOW_ASSIGN_OR_RETURN(const std::string type, f.Type(*pp, "post_processor"));
-  if (type == "BertProcessing") {
-    // "cls": ["[CLS]", 101], "sep": ["[SEP]", 102]
+  if (type == "BertProcessing" || type == "RobertaProcessing") {
+    // "cls": ["[CLS]", 101], "sep": ["[SEP]", 102]. RobertaProcessing (MPNet's
+    // WordPiece tokenizers, e.g. all-mpnet-base-v2): <s> A </s> and
+    // <s> A </s> </s> B </s>, every type id 0. Its trim_offsets changes
+    // nothing here: WordPiece tokens carry no spaces.
     WordPieceTemplatePiece cls, sep;
     for (auto [name, piece] : {std::pair{"cls", &cls}, std::pair{"sep", &sep}}) {
       const std::string key = std::string("post_processor.") + name;
@@ -313,11 +316,17 @@ Status ReadPostProcessor(const JsonFile& f, const Json& root, WordPieceSpec* spe
     sep1.type_id = 1;
     spec->single_template = {cls, a, sep};
     spec->pair_template = {cls, a, sep, b, sep1};
+    if (type == "RobertaProcessing") {
+      b.type_id = 0;
+      spec->pair_template = {cls, a, sep, sep, b, sep};
+    }
     return Status::Ok();
   }
   if (type != "TemplateProcessing") {
     return f.Error("post_processor.type",
-                   "\"" + type + "\" is not supported (only TemplateProcessing, BertProcessing)");
+                   "\"" + type +
+                       "\" is not supported (only TemplateProcessing, BertProcessing, "
+                       "RobertaProcessing)");
   }
   const Json* special_tokens = f.Find(*pp, "special_tokens");
   for (const char* name : {"single", "pair"}) {

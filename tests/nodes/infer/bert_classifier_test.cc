@@ -162,8 +162,9 @@ TEST(BertClassifierTest, ErrorsNameTheFile) {
   const std::string minilm = std::string(NLPFLOW_SOURCE_DIR) + "/models/all-MiniLM-L6-v2";
   if (fs::exists(minilm + "/config.json")) {
     EXPECT_EQ(BertClassifier::Load({.path = minilm}).status().message(),
-              minilm + "/config.json: architectures[0] is 'BertModel'; supported: "
-                       "BertForSequenceClassification, BertForTokenClassification");
+              minilm + "/config.json: architectures[0] is 'BertModel'; supported for "
+                       "model_type bert: BertForSequenceClassification, "
+                       "BertForTokenClassification");
   }
   EXPECT_EQ(BertClassifier::Load({.path = kHeads + "/sequence", .precision = "fp16"})
                 .status()
