@@ -18,8 +18,10 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 #include <string>
+#include <variant>
 #include <vector>
 
+#include "common/model_output.h"
 #include "nodes/infer/bert_classifier.h"
 #include "nodes/infer/embedding_model.h"
 
@@ -202,8 +204,9 @@ TEST_P(FamilyTest, SequenceClassificationLogitsMatchTransformers) {
     auto out = (*model)->Run(b);
     ASSERT_TRUE(out.ok()) << out.status().ToString();
     for (size_t k = 0; k < rows.size(); ++k) {
-      ASSERT_EQ((*out)[k].values.size(), 3u);
-      std::copy_n((*out)[k].values.data(), 3, logits.data() + rows[k] * 3);
+      const auto& row = std::get<ClassificationOutput>((*out)[k]);
+      ASSERT_EQ(row.logits.size(), 3u);
+      std::copy_n(row.logits.data(), 3, logits.data() + rows[k] * 3);
     }
   });
   ExpectLogits(logits, ref.sequence_logits, 3, GetParam() + " sequence");
@@ -223,12 +226,10 @@ TEST_P(FamilyTest, TokenClassificationLogitsMatchTransformers) {
     auto out = (*model)->Run(b);
     ASSERT_TRUE(out.ok()) << out.status().ToString();
     for (size_t k = 0; k < rows.size(); ++k) {
-      const auto& tokens = (*out)[k].tokens;
-      ASSERT_EQ(tokens.size(), ref.ids[rows[k]].size());
-      for (size_t t = 0; t < tokens.size(); ++t) {
-        ASSERT_EQ(tokens[t].logits.size(), 5u);
-        std::copy_n(tokens[t].logits.data(), 5, logits.data() + (first[rows[k]] + t) * 5);
-      }
+      const auto& row = std::get<TokenClassificationOutput>((*out)[k]);
+      ASSERT_EQ(row.num_labels, 5);
+      ASSERT_EQ(row.logits.size(), 5 * ref.ids[rows[k]].size());
+      std::copy(row.logits.begin(), row.logits.end(), logits.data() + first[rows[k]] * 5);
     }
   });
   ExpectLogits(logits, ref.token_logits, 5, GetParam() + " token");
