@@ -69,7 +69,16 @@ Result<LoadedModel> LoadModel(const ModelLoadOptions& o) {
     return Status::InvalidArgument("model runtime '" + o.runtime + "' is not one of native, torchscript");
   }
   NLPFLOW_ASSIGN_OR_RETURN(ModelTask task, ResolveTask(o.path, o.task));
+  // The weights file the model loads (CheckpointWeights::OpenDir's order; for
+  // sharded checkpoints the index): what the model version fingerprints.
   loaded.weights_path = (fs::path(o.path) / "model.safetensors").string();
+  for (const char* name : {"model.safetensors", "model.safetensors.index.json",
+                           "pytorch_model.bin", "pytorch_model.bin.index.json"}) {
+    if (fs::exists(fs::path(o.path) / name)) {
+      loaded.weights_path = (fs::path(o.path) / name).string();
+      break;
+    }
+  }
   if (task == ModelTask::kEmbedding) {
     ModelOptions mo;
     mo.path = o.path;
