@@ -4,6 +4,7 @@
 #include <utf8proc.h>
 
 #include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <limits>
 #include <sstream>
@@ -222,16 +223,32 @@ Status ReadAddedTokens(const JsonFile& f, const Json& root, WordPieceSpec* spec)
     NLPFLOW_ASSIGN_OR_RETURN(token.content, f.String(a, key, "content"));
     if (token.content.empty()) return f.Error(key + ".content", "is empty");
     NLPFLOW_ASSIGN_OR_RETURN(token.special, f.Bool(a, key, "special", false));
-    // These change how a token is matched; approximating them would break
-    // parity silently, so they are refused until someone needs them.
-    for (const char* flag : {"single_word", "lstrip", "rstrip"}) {
+    // single_word changes how a token is matched; approximating it would
+    // break parity silently, so it is refused until someone needs it.
+    NLPFLOW_ASSIGN_OR_RETURN(const bool single_word, f.Bool(a, key, "single_word", false));
+    if (single_word) return f.Error(key + ".single_word", "true is not supported");
+    // lstrip / rstrip (all-mpnet-base-v2's "<mask>") strip the whitespace
+    // around the token; under BertPreTokenizer that whitespace makes no token
+    // anyway, and Hugging Face's offsets stay the content's (checked with
+    // tokenizers 0.19.1: "hello  <mask> x" gives <mask> at (7, 13)). Nothing
+    // to do.
+    for (const char* flag : {"lstrip", "rstrip"}) {
       NLPFLOW_ASSIGN_OR_RETURN(const bool set, f.Bool(a, key, flag, false));
-      if (set) return f.Error(key + "." + flag, "true is not supported");
+      (void)set;
     }
     NLPFLOW_ASSIGN_OR_RETURN(const bool normalized, f.Bool(a, key, "normalized", !token.special));
     if (normalized) {
-      return f.Error(key + ".normalized",
-                     "true is not supported (only tokens matched in the raw text)");
+      // Matched in the normalized text by Hugging Face. For lowercase ASCII
+      // content under BertNormalizer that is a case-insensitive match in the
+      // raw text (wordpiece_tokenizer.h says what it misses).
+      const bool lower_ascii = std::all_of(token.content.begin(), token.content.end(), [](char c) {
+        return static_cast<unsigned char>(c) < 0x80 && !(c >= 'A' && c <= 'Z');
+      });
+      if (!lower_ascii) {
+        return f.Error(key + ".normalized",
+                       "true is not supported for content that is not lowercase ASCII");
+      }
+      token.ascii_case_insensitive = true;
     }
     spec->added_tokens.push_back(std::move(token));
   }

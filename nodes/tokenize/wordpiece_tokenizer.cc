@@ -148,6 +148,10 @@ Result<std::unique_ptr<WordPieceTokenizer>> WordPieceTokenizer::FromSpec(WordPie
   // Longest first within each first byte: the first hit at a position is
   // then the leftmost-longest match, as Hugging Face's Aho-Corasick finds it.
   for (uint32_t i = 0; i < t->added_tokens_.size(); ++i) {
+    const unsigned char first = static_cast<unsigned char>(t->added_tokens_[i].content[0]);
+    if (t->added_tokens_[i].ascii_case_insensitive && first >= 'a' && first <= 'z') {
+      t->added_by_first_byte_[first - 'a' + 'A'].push_back(i);
+    }
     t->added_by_first_byte_[static_cast<unsigned char>(t->added_tokens_[i].content[0])].push_back(
         i);
   }
@@ -395,7 +399,16 @@ void WordPieceTokenizer::TokenizeSequence(std::string_view text, size_t limit,
     for (uint32_t index : added_by_first_byte_[static_cast<unsigned char>(text[i])]) {
       const WordPieceAddedToken& added = added_tokens_[index];
       if (added.special && options_.split_special_tokens) continue;
-      if (text.substr(i, added.content.size()) == added.content) {
+      const std::string_view candidate = text.substr(i, added.content.size());
+      const bool equal =
+          added.ascii_case_insensitive
+              ? candidate.size() == added.content.size() &&
+                    std::equal(candidate.begin(), candidate.end(), added.content.begin(),
+                               [](char x, char y) {
+                                 return (x >= 'A' && x <= 'Z' ? x - 'A' + 'a' : x) == y;
+                               })
+              : candidate == added.content;
+      if (equal) {
         match = &added;
         break;
       }

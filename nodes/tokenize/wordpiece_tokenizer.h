@@ -22,8 +22,11 @@
 // hf_unicode.h). Checked against Hugging Face on every code point.
 //
 // Not supported (the loaders refuse them rather than approximate): added
-// tokens with lstrip, rstrip, single_word or normalized=true; truncation
-// strategies other than LongestFirst, or from the left.
+// tokens with single_word, or with normalized=true unless their content is
+// lowercase ASCII (all-mpnet-base-v2's "<unk>": matched case-insensitively,
+// which is what matching in the lowercased text does for ASCII; a non-ASCII
+// character that normalizes into one of its letters, e.g. "<ünk>", is not
+// matched); truncation strategies other than LongestFirst, or from the left.
 #pragma once
 
 #include <cstdint>
@@ -97,6 +100,8 @@ struct WordPieceAddedToken {
   int32_t id = 0;
   // Special tokens are skipped when WordPieceOptions::split_special_tokens.
   bool special = true;
+  // normalized=true with lowercase ASCII content: matched ignoring ASCII case.
+  bool ascii_case_insensitive = false;
 };
 
 // Everything a tokenizer is built from; the loaders fill it in and

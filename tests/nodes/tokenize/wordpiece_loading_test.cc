@@ -2,6 +2,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -130,6 +132,28 @@ TEST_F(WordPieceLoadingTest, BertProcessingAndNoPostProcessor) {
   EXPECT_EQ((*none)->cls_id(), -1);
 }
 
+// all-mpnet-base-v2's tokenizer.json (scripts/setup fetches it): WordPiece
+// with RobertaProcessing, a normalized "<unk>" and an lstrip "<mask>". The
+// ids and offsets are those of Hugging Face tokenizers 0.19.1.
+TEST_F(WordPieceLoadingTest, MpnetTokenizerJson) {
+  const std::string path =
+      std::string(NLPFLOW_SOURCE_DIR) + "/models/all-mpnet-base-v2/tokenizer.json";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << path << " is absent";
+  auto t = WordPieceTokenizer::FromTokenizerJson(path);
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  Encoding e = (*t)->Encode("a <UNK> b <unk>c");
+  EXPECT_EQ(e.ids, (std::vector<int32_t>{0, 1041, 3, 1042, 3, 1043, 2}));
+  EXPECT_EQ(e.offsets, (std::vector<std::pair<int32_t, int32_t>>{
+                           {0, 0}, {0, 1}, {2, 7}, {8, 9}, {10, 15}, {15, 16}, {0, 0}}));
+  e = (*t)->Encode("hello  <mask> x");
+  EXPECT_EQ(e.ids, (std::vector<int32_t>{0, 7596, 30526, 1064, 2}));
+  EXPECT_EQ(e.offsets[2], (std::pair<int32_t, int32_t>{7, 13}));
+  EXPECT_EQ((*t)->Encode("A<Unk>").ids, (std::vector<int32_t>{0, 1041, 3, 2}));
+  e = (*t)->EncodePair("question?", "answer.");
+  EXPECT_EQ(e.ids, (std::vector<int32_t>{0, 3164, 1033, 2, 2, 3441, 1016, 2}));
+  EXPECT_EQ(e.type_ids, (std::vector<int32_t>(8, 0)));
+}
+
 TEST_F(WordPieceLoadingTest, NormalizerSettingsAreRead) {
   Json j = TinyTokenizerJson();
   j["normalizer"]["lowercase"] = false;
@@ -181,10 +205,13 @@ TEST_F(WordPieceLoadingTest, ErrorsNameTheOffendingKey) {
       {"pre-tokenizer", [](Json& j) { j["pre_tokenizer"] = {{"type", "Whitespace"}}; },
        "pre_tokenizer.type"},
       {"no pre-tokenizer", [](Json& j) { j["pre_tokenizer"] = nullptr; }, "pre_tokenizer"},
-      {"lstrip", [](Json& j) { j["added_tokens"][1]["lstrip"] = true; },
-       "added_tokens[1].lstrip: true is not supported"},
+      {"single_word", [](Json& j) { j["added_tokens"][1]["single_word"] = true; },
+       "added_tokens[1].single_word: true is not supported"},
+      {"lstrip type", [](Json& j) { j["added_tokens"][1]["lstrip"] = "yes"; },
+       "added_tokens[1].lstrip"},
       {"normalized", [](Json& j) { j["added_tokens"][4]["normalized"] = true; },
-       "added_tokens[4].normalized"},
+       "added_tokens[4].normalized: true is not supported for content that is not lowercase "
+       "ASCII"},
       {"added id", [](Json& j) { j["added_tokens"][0].erase("id"); },
        "added_tokens[0].id: missing"},
       {"special entry", [](Json& j) { j["post_processor"]["special_tokens"].erase("[SEP]"); },
@@ -196,8 +223,10 @@ TEST_F(WordPieceLoadingTest, ErrorsNameTheOffendingKey) {
       {"template id",
        [](Json& j) { j["post_processor"]["special_tokens"]["[CLS]"]["ids"] = {999}; },
        "\"[CLS]\" has id 999, outside the vocabulary"},
-      {"processor", [](Json& j) { j["post_processor"] = {{"type", "RobertaProcessing"}}; },
-       "post_processor.type: \"RobertaProcessing\""},
+      {"processor", [](Json& j) { j["post_processor"] = {{"type", "ByteLevel"}}; },
+       "post_processor.type: \"ByteLevel\""},
+      {"roberta processing", [](Json& j) { j["post_processor"] = {{"type", "RobertaProcessing"}}; },
+       "post_processor.cls: expected [token, id]"},
       {"strategy", [](Json& j) { j["truncation"]["strategy"] = "OnlyFirst"; },
        "truncation.strategy"},
       {"direction", [](Json& j) { j["truncation"]["direction"] = "Left"; },
