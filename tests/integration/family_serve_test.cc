@@ -2,10 +2,9 @@
 // base checkpoints that tests/fixtures/make_family_reference.py builds (ctest
 // fixture encoder_families) and all-mpnet-base-v2, with `nlpflow run` reading
 // raw texts from a topic; every result's embedding has cosine >= 0.99999 to
-// transformers' / sentence-transformers' for that text. Not here yet:
-// RoBERTa (its byte-level BPE tokenizer exists, but the serve graph still
-// loads a WordPiece tokenizer only: pipeline/model_stack.cc) and XLM-RoBERTa
-// (its Unigram tokenizer is not in nodes/tokenize yet).
+// transformers' / sentence-transformers' for that text (RoBERTa with the
+// byte-level BPE fixture tokenizer). Not here yet: XLM-RoBERTa, whose Unigram
+// tokenizer is not in nodes/tokenize yet.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -144,7 +143,7 @@ TEST_P(FamilyServeTest, ServedEmbeddingsMatchTheReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Families, FamilyServeTest,
-                         ::testing::Values("bert", "distilbert", "electra", "mpnet",
+                         ::testing::Values("bert", "distilbert", "electra", "roberta", "mpnet",
                                            "all-mpnet-base-v2"),
                          [](const auto& info) {
                            std::string name = info.param;
