@@ -74,12 +74,12 @@ void Pad(const PaddingOptions& padding, Encoding* encoding);
 struct LoadedTokenizer {
   std::unique_ptr<Tokenizer> tokenizer;
   PaddingOptions padding;
-  std::string model_type;  // "WordPiece", "BPE"
+  std::string model_type;  // "WordPiece", "BPE", "Unigram"
 };
 
 // PATH is a tokenizer.json or a model folder holding one (a folder with only
-// vocab.txt loads as WordPiece, without padding). model.type "WordPiece" or
-// "BPE" (byte-level). Errors name the file and the key.
+// vocab.txt loads as WordPiece, without padding). model.type "WordPiece",
+// "BPE" (byte-level) or "Unigram" (SentencePiece). Errors name the file and the key.
 Result<LoadedTokenizer> LoadTokenizer(const std::string& path);
 
 // Hugging Face's LongestFirst truncation of a pair to `budget` tokens (special

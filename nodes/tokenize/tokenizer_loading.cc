@@ -9,6 +9,7 @@
 
 #include "nodes/tokenize/bpe_tokenizer.h"
 #include "nodes/tokenize/tokenizer.h"
+#include "nodes/tokenize/unigram_tokenizer.h"
 #include "nodes/tokenize/wordpiece_tokenizer.h"
 
 namespace nlpflow {
@@ -115,9 +116,11 @@ Result<LoadedTokenizer> LoadTokenizer(const std::string& path) {
     NLPFLOW_ASSIGN_OR_RETURN(out.tokenizer, WordPieceTokenizer::FromTokenizerJson(file));
   } else if (out.model_type == "BPE") {
     NLPFLOW_ASSIGN_OR_RETURN(out.tokenizer, BpeTokenizer::FromTokenizerJson(file));
+  } else if (out.model_type == "Unigram") {
+    NLPFLOW_ASSIGN_OR_RETURN(out.tokenizer, UnigramTokenizer::FromTokenizerJson(file));
   } else {
     return Status::InvalidArgument(file + ": model.type: \"" + out.model_type +
-                                   "\" is not supported (WordPiece or BPE)");
+                                   "\" is not supported (WordPiece, BPE or Unigram)");
   }
   return out;
 }

@@ -133,11 +133,11 @@ TEST(LoadTokenizer, PicksWordPieceForBert) {
 
 TEST(LoadTokenizer, RejectsUnknownModelType) {
   testing::TempDir dir;
-  const std::string path = dir.Write("tokenizer.json", R"({"model": {"type": "Unigram"}})");
+  const std::string path = dir.Write("tokenizer.json", R"({"model": {"type": "WordLevel"}})");
   auto loaded = LoadTokenizer(path);
   ASSERT_FALSE(loaded.ok());
   EXPECT_EQ(loaded.status().message(),
-            path + ": model.type: \"Unigram\" is not supported (WordPiece or BPE)");
+            path + ": model.type: \"WordLevel\" is not supported (WordPiece, BPE or Unigram)");
 }
 
 TEST(Pad, MultipleOfAndLeft) {

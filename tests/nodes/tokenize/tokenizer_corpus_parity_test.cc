@@ -81,5 +81,68 @@ TEST(CorpusParity, Bpe) {
 // reference script writes the file next to its ids.
 TEST(CorpusParity, BpePrefixSpace) { CheckCorpus("bpe_prefix", kDir + "/bpe_prefix.json"); }
 
+// Unigram files trained at test time (train_unigram.py): SentencePiece's
+// nmt_nfkc model converted by transformers (Precompiled normalizer, XLM-R's
+// template), the same with byte_fallback, and one trained by tokenizers
+// (NFKC, Replace, Lowercase, Strip, WhitespaceSplit + Metaspace "first").
+TEST(CorpusParity, UnigramSpm) { CheckCorpus("unigram_spm", kDir + "/unigram_spm.json"); }
+TEST(CorpusParity, UnigramSpmBytes) {
+  CheckCorpus("unigram_spm_bytes", kDir + "/unigram_spm_bytes.json");
+}
+TEST(CorpusParity, UnigramHf) { CheckCorpus("unigram_hf", kDir + "/unigram_hf.json"); }
+
+std::string OffsetsToString(const std::vector<std::pair<int32_t, int32_t>>& offsets) {
+  std::string s = "[";
+  for (size_t i = 0; i < offsets.size(); ++i) {
+    s += (i ? " " : "") + std::to_string(offsets[i].first) + "-" + std::to_string(offsets[i].second);
+  }
+  return s + "]";
+}
+
+// Every 16th text alone and paired with the next one: ids, type ids and
+// byte offsets as Hugging Face has them (the reference's examples.jsonl).
+void CheckExamples(const std::string& name) {
+  const std::string path = kDir + "/" + name + ".examples.jsonl";
+  if (!std::filesystem::exists(path)) GTEST_SKIP() << "no " << path;
+  auto loaded = LoadTokenizer(kDir + "/" + name + ".json");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  const Tokenizer& tokenizer = *loaded->tokenizer;
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  size_t examples = 0, differ = 0;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    const std::string a = j.at("a").get<std::string>();
+    const std::string b = j.at("b").get<std::string>();
+    for (const bool pair : {false, true}) {
+      const std::string prefix = pair ? "pair_" : "";
+      const Encoding got = pair ? tokenizer.EncodePair(a, b) : tokenizer.Encode(a);
+      const auto ids = j.at(prefix + "ids").get<std::vector<int32_t>>();
+      const auto type_ids = j.at(prefix + "type_ids").get<std::vector<int32_t>>();
+      const auto offsets = j.at(prefix + "offsets").get<std::vector<std::pair<int32_t, int32_t>>>();
+      ++examples;
+      if (got.ids == ids && got.type_ids == type_ids && got.offsets == offsets) continue;
+      if (differ++ == 0) {
+        ADD_FAILURE() << name << (pair ? " pair" : " single") << ": first difference: " << line
+                      << "\n  Hugging Face: " << IdsToString(ids) << " types "
+                      << IdsToString(type_ids) << " offsets " << OffsetsToString(offsets)
+                      << "\n  nlpflow:      " << IdsToString(got.ids) << " types "
+                      << IdsToString(got.type_ids) << " offsets " << OffsetsToString(got.offsets);
+      }
+    }
+  }
+  EXPECT_GE(examples, 2000u);
+  EXPECT_EQ(differ, 0u) << name << ": " << differ << " of " << examples << " encodings differ";
+  std::cout << name << ": " << examples - differ << "/" << examples
+            << " single and pair encodings identical (ids, type ids, offsets)\n";
+}
+
+TEST(CorpusParity, UnigramPairs) {
+  for (const char* name : {"unigram_spm", "unigram_spm_bytes", "unigram_hf"}) {
+    SCOPED_TRACE(name);
+    CheckExamples(name);
+  }
+}
+
 }  // namespace
 }  // namespace nlpflow

@@ -17,6 +17,12 @@ Builds the corpus (tests/fixtures/make_tokenizer_corpus.py) and writes
 For a tokenizer named bpe it also writes OUT_DIR/bpe_prefix.json, the same
 file with the ByteLevel pre-tokenizer's add_prefix_space set (GPT-2/RoBERTa
 files come both ways), and OUT_DIR/bpe_prefix.ids.
+The argument `unigram` (no file) trains the Unigram tokenizers
+(train_unigram.py: unigram_spm.json, its byte_fallback variant
+unigram_spm_bytes.json, and unigram_hf.json) into OUT_DIR and writes their
+ids; it needs `sentencepiece` too. For each of them it also writes
+NAME.examples.jsonl: on every 16th text, the full encoding (ids, type ids,
+byte offsets) of the text alone and of the pair (text, next text).
 Exits 77 (ctest: skipped) when `tokenizers`, a tokenizer file or the
 e-mails are missing, after removing stale outputs so the C++ test skips too.
 """
@@ -32,13 +38,47 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures"))
 SKIP = 77
 
 
+def byte_offsets(text, offsets):
+    """Hugging Face's character offsets as UTF-8 byte offsets."""
+    starts = [0]
+    for c in text:
+        starts.append(starts[-1] + len(c.encode("utf-8")))
+    return [[starts[b], starts[e]] for b, e in offsets]
+
+
+def write_examples(tok, texts, path):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        for i in range(0, len(texts) - 1, 16):
+            a, b = texts[i], texts[i + 1]
+            single = tok.encode(a)
+            pair = tok.encode(a, b)
+            # A pair's offsets point into a or b: sequence_ids tells which.
+            pair_offsets = []
+            for seq, off in zip(pair.sequence_ids, pair.offsets):
+                text = b if seq == 1 else a
+                pair_offsets.append(byte_offsets(text, [off])[0] if seq is not None else [0, 0])
+            f.write(json.dumps({
+                "a": a, "b": b,
+                "ids": single.ids, "type_ids": single.type_ids,
+                "offsets": byte_offsets(a, single.offsets),
+                "pair_ids": pair.ids, "pair_type_ids": pair.type_ids,
+                "pair_offsets": pair_offsets,
+            }, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
     out_dir = sys.argv[1]
-    pairs = [a.split("=", 1) for a in sys.argv[2:]]
+    args = sys.argv[2:]
+    with_unigram = "unigram" in args
+    pairs = [a.split("=", 1) for a in args if a != "unigram"]
+    unigram_names = ["unigram_spm", "unigram_spm_bytes", "unigram_hf"] if with_unigram else []
     os.makedirs(out_dir, exist_ok=True)
-    for name in ["corpus.jsonl", "bpe_prefix.ids"] + [f"{n}.ids" for n, _ in pairs]:
+    for name in (["corpus.jsonl", "bpe_prefix.ids"] + [f"{n}.ids" for n, _ in pairs] +
+                 [f"{n}.{ext}" for n in unigram_names for ext in ("ids", "json", "examples.jsonl")]):
         try:
             os.remove(os.path.join(out_dir, name))
         except FileNotFoundError:
@@ -48,6 +88,12 @@ def main():
     except ImportError:
         print("skipped: Python package tokenizers is missing (scripts/setup installs it)")
         sys.exit(SKIP)
+    if with_unigram:
+        try:
+            import sentencepiece  # noqa: F401
+        except ImportError:
+            print("skipped: Python package sentencepiece is missing (scripts/setup installs it)")
+            sys.exit(SKIP)
     import make_tokenizer_corpus
 
     if not os.path.isdir(make_tokenizer_corpus.DEFAULT_CORPUS_DIR):
@@ -69,6 +115,14 @@ def main():
             with open(variant, "w", encoding="utf-8") as f:
                 json.dump(spec, f, ensure_ascii=False)
             pairs.append(["bpe_prefix", variant])
+    if with_unigram:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import train_unigram
+
+        t1 = time.time()
+        for name, path in train_unigram.train_all(texts, out_dir):
+            pairs.append([name, path])
+        print(f"unigram training: {time.time() - t1:.1f} s")
     for name, path in pairs:
         tok = Tokenizer.from_file(path)
         tok.no_padding()
@@ -78,6 +132,8 @@ def main():
             for e in encodings:
                 f.write(" ".join(map(str, e.ids)) + "\n")
         os.replace(tmp, os.path.join(out_dir, f"{name}.ids"))
+        if name in unigram_names:
+            write_examples(tok, texts, os.path.join(out_dir, f"{name}.examples.jsonl"))
     # The corpus last: the C++ test needs it and every ids file.
     tmp = os.path.join(out_dir, "corpus.jsonl.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
