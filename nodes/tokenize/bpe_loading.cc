@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "nodes/tokenize/bpe_tokenizer.h"
+#include "nodes/tokenize/post_processor_json.h"
 
 namespace nlpflow {
 namespace {
@@ -31,47 +32,6 @@ Result<int32_t> Id(const Json& j, const FileError& err, const std::string& key) 
     return err(key, "expected an id (a non-negative int)");
   }
   return j.get<int32_t>();
-}
-
-// [name, id] as RobertaProcessing writes its cls and sep.
-Result<int32_t> NamedId(const Json& p, const char* key, const FileError& err) {
-  auto it = p.find(key);
-  if (it == p.end() || !it->is_array() || it->size() != 2) {
-    return err(std::string("post_processor.") + key, "expected [token, id]");
-  }
-  return Id((*it)[1], err, std::string("post_processor.") + key);
-}
-
-Result<std::vector<BpeTemplatePiece>> ParseTemplate(const Json& pieces, const Json& specials,
-                                                    const FileError& err,
-                                                    const std::string& key) {
-  if (!pieces.is_array()) return err(key, "expected a list");
-  std::vector<BpeTemplatePiece> out;
-  for (const Json& p : pieces) {
-    BpeTemplatePiece piece;
-    if (p.contains("SpecialToken")) {
-      const Json& st = p["SpecialToken"];
-      const std::string name = st.value("id", "");
-      auto s = specials.find(name);
-      if (s == specials.end() || !s->contains("ids") || !(*s)["ids"].is_array()) {
-        return err(key, "special token \"" + name + "\" not in post_processor.special_tokens");
-      }
-      for (const Json& id : (*s)["ids"]) {
-        NLPFLOW_ASSIGN_OR_RETURN(const int32_t v, Id(id, err, key));
-        piece.ids.push_back(v);
-      }
-      piece.type_id = st.value("type_id", 0);
-    } else if (p.contains("Sequence")) {
-      const Json& sq = p["Sequence"];
-      piece.kind = sq.value("id", "A") == "A" ? BpeTemplatePiece::Kind::kSequenceA
-                                               : BpeTemplatePiece::Kind::kSequenceB;
-      piece.type_id = sq.value("type_id", 0);
-    } else {
-      return err(key, "expected SpecialToken or Sequence pieces");
-    }
-    out.push_back(std::move(piece));
-  }
-  return out;
 }
 
 }  // namespace
@@ -144,45 +104,26 @@ Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromTokenizerJson(const std:
     }
   }
 
+  // Templates and truncation are read as for every tokenizer; the ByteLevel
+  // post-processor (offsets only) and RobertaProcessing's trim_offsets are
+  // BPE's own.
+  Json shared = Json::object();
+  shared["truncation"] = root.value("truncation", Json());
   const Json* post = root.contains("post_processor") ? &root["post_processor"] : nullptr;
-  if (post != nullptr && !post->is_null()) {
+  spec.trim_offsets = false;
+  if (post != nullptr && post->is_object()) {
     const std::string type = post->value("type", "");
-    if (type == "RobertaProcessing") {
-      NLPFLOW_ASSIGN_OR_RETURN(const int32_t cls, NamedId(*post, "cls", err));
-      NLPFLOW_ASSIGN_OR_RETURN(const int32_t sep, NamedId(*post, "sep", err));
-      using K = BpeTemplatePiece::Kind;
-      // <s> A </s> and <s> A </s></s> B </s>, all type id 0.
-      spec.single_template = {{K::kSpecial, {cls}, 0}, {K::kSequenceA, {}, 0},
-                              {K::kSpecial, {sep}, 0}};
-      spec.pair_template = {{K::kSpecial, {cls}, 0}, {K::kSequenceA, {}, 0},
-                            {K::kSpecial, {sep, sep}, 0}, {K::kSequenceB, {}, 0},
-                            {K::kSpecial, {sep}, 0}};
-      spec.trim_offsets = post->value("trim_offsets", true);
-    } else if (type == "TemplateProcessing") {
-      const Json specials = post->value("special_tokens", Json::object());
-      NLPFLOW_ASSIGN_OR_RETURN(
-          spec.single_template,
-          ParseTemplate(post->value("single", Json::array()), specials, err, "post_processor.single"));
-      NLPFLOW_ASSIGN_OR_RETURN(
-          spec.pair_template,
-          ParseTemplate(post->value("pair", Json::array()), specials, err, "post_processor.pair"));
-    } else if (type == "ByteLevel") {
-      spec.trim_offsets = post->value("trim_offsets", true);
-    } else {
-      return err("post_processor.type", "\"" + type + "\" is not supported");
-    }
-  } else {
-    spec.trim_offsets = false;
+    spec.trim_offsets = type == "ByteLevel" || type == "RobertaProcessing"
+                            ? post->value("trim_offsets", true)
+                            : true;
+    if (type != "ByteLevel") shared["post_processor"] = *post;
+  } else if (post != nullptr && !post->is_null()) {
+    return err("post_processor", "expected an object or null");
   }
-
-  if (root.contains("truncation") && root["truncation"].is_object()) {
-    const Json& t = root["truncation"];
-    if (t.value("strategy", "LongestFirst") != "LongestFirst" ||
-        t.value("direction", "Right") != "Right" || t.value("stride", 0) != 0) {
-      return err("truncation", "only LongestFirst from the right without stride is supported");
-    }
-    spec.max_length = t.value("max_length", 0);
-  }
+  NLPFLOW_ASSIGN_OR_RETURN(PostProcessorSpec templates, ParsePostProcessorJson(shared, path));
+  spec.single_template = std::move(templates.single_template);
+  spec.pair_template = std::move(templates.pair_template);
+  spec.max_length = templates.max_length;
   if (root.contains("padding") && root["padding"].is_object()) {
     spec.pad_id = root["padding"].value("pad_id", 0);
   }

@@ -10,21 +10,8 @@
 #include <limits>
 
 #include "nodes/tokenize/byte_level.h"
-#include "nodes/tokenize/truncation.h"
 
 namespace nlpflow {
-
-struct BpeTokenizer::Tokens {
-  std::vector<int32_t> ids;
-  std::vector<std::pair<int32_t, int32_t>> offsets;
-  size_t size() const { return ids.size(); }
-  void Truncate(size_t n) {
-    if (ids.size() > n) {
-      ids.resize(n);
-      offsets.resize(n);
-    }
-  }
-};
 
 struct BpeTokenizer::Scratch {
   struct Symbol {
@@ -146,25 +133,18 @@ Result<std::unique_ptr<BpeTokenizer>> BpeTokenizer::FromSpec(BpeSpec spec) {
       return t->added_tokens_[x].content.size() > t->added_tokens_[y].content.size();
     });
   }
-  t->single_template_ = std::move(spec.single_template);
-  t->pair_template_ = std::move(spec.pair_template);
-  for (const auto* tpl : {&t->single_template_, &t->pair_template_}) {
-    for (const auto& p : *tpl) {
-      for (int32_t id : p.ids) {
-        if (id < 0 || id > max_id) {
-          return Status::InvalidArgument(src + ": post_processor: id " + std::to_string(id) +
-                                         " is not in the vocabulary");
-        }
-      }
-    }
-  }
+  t->vocab_size_ = static_cast<size_t>(max_id + 1);
+  PostProcessorSpec post;
+  post.single_template = std::move(spec.single_template);
+  post.pair_template = std::move(spec.pair_template);
+  post.max_length = spec.max_length;
+  NLPFLOW_ASSIGN_OR_RETURN(t->post_processor_,
+                           PostProcessor::Make(std::move(post), t->vocab_size_, src));
   t->ignore_merges_ = spec.ignore_merges;
   t->add_prefix_space_ = spec.add_prefix_space;
   t->use_regex_ = spec.use_regex;
   t->trim_offsets_ = spec.trim_offsets;
-  t->max_length_ = std::max(0, spec.max_length);
   t->pad_id_ = spec.pad_id;
-  t->vocab_size_ = static_cast<size_t>(max_id + 1);
   return t;
 }
 
@@ -177,69 +157,17 @@ const BpeTokenizer::MergeSlot* BpeTokenizer::FindMerge(int32_t left, int32_t rig
   }
 }
 
-size_t BpeTokenizer::NumSpecialTokens(bool pair) const {
-  size_t n = 0;
-  for (const auto& p : pair ? pair_template_ : single_template_) {
-    if (p.kind == BpeTemplatePiece::Kind::kSpecial) n += p.ids.size();
-  }
-  return n;
-}
-
 Encoding BpeTokenizer::Encode(std::string_view text) const {
-  const size_t limit = TruncationBudget(max_length_, NumSpecialTokens(false));
   Tokens a;
-  TokenizeSequence(text, limit, &a);
-  a.Truncate(limit);
-  Encoding out;
-  Assemble(single_template_, a, nullptr, &out);
-  return out;
+  TokenizeSequence(text, post_processor_.SingleBudget(), &a);
+  return post_processor_.Single(std::move(a));
 }
 
 Encoding BpeTokenizer::EncodePair(std::string_view a_text, std::string_view b_text) const {
   Tokens a, b;
   TokenizeSequence(a_text, std::numeric_limits<size_t>::max(), &a);
   TokenizeSequence(b_text, std::numeric_limits<size_t>::max(), &b);
-  const size_t budget = TruncationBudget(max_length_, NumSpecialTokens(true));
-  if (a.size() + b.size() > budget) {
-    const auto [keep_a, keep_b] = LongestFirstKeep(a.size(), b.size(), budget);
-    a.Truncate(keep_a);
-    b.Truncate(keep_b);
-  }
-  Encoding out;
-  Assemble(pair_template_, a, &b, &out);
-  return out;
-}
-
-void BpeTokenizer::Assemble(const std::vector<BpeTemplatePiece>& pieces, const Tokens& a,
-                            const Tokens* b, Encoding* out) const {
-  const size_t total = a.size() + (b ? b->size() : 0) + NumSpecialTokens(b != nullptr);
-  out->ids.reserve(total);
-  out->type_ids.reserve(total);
-  out->offsets.reserve(total);
-  if (pieces.empty()) {  // no post-processor: the sequences as they are
-    for (const Tokens* seq : {&a, b}) {
-      if (seq == nullptr) continue;
-      out->ids.insert(out->ids.end(), seq->ids.begin(), seq->ids.end());
-      out->offsets.insert(out->offsets.end(), seq->offsets.begin(), seq->offsets.end());
-      out->type_ids.insert(out->type_ids.end(), seq->size(), seq == &a ? 0 : 1);
-    }
-    return;
-  }
-  for (const auto& p : pieces) {
-    if (p.kind == BpeTemplatePiece::Kind::kSpecial) {
-      for (int32_t id : p.ids) {
-        out->ids.push_back(id);
-        out->offsets.emplace_back(0, 0);
-      }
-      out->type_ids.insert(out->type_ids.end(), p.ids.size(), p.type_id);
-      continue;
-    }
-    const Tokens* seq = p.kind == BpeTemplatePiece::Kind::kSequenceA ? &a : b;
-    if (seq == nullptr) continue;
-    out->ids.insert(out->ids.end(), seq->ids.begin(), seq->ids.end());
-    out->offsets.insert(out->offsets.end(), seq->offsets.begin(), seq->offsets.end());
-    out->type_ids.insert(out->type_ids.end(), seq->size(), p.type_id);
-  }
+  return post_processor_.Pair(std::move(a), std::move(b));
 }
 
 void BpeTokenizer::TokenizeSequence(std::string_view text, size_t limit, Tokens* out) const {

@@ -38,17 +38,13 @@
 
 #include "common/status.h"
 #include "nodes/tokenize/piece_table.h"
+#include "nodes/tokenize/post_processor.h"
 #include "nodes/tokenize/tokenizer.h"
 
 namespace nlpflow {
 
-// A piece of the post-processing template.
-struct BpeTemplatePiece {
-  enum class Kind { kSpecial, kSequenceA, kSequenceB };
-  Kind kind = Kind::kSpecial;
-  std::vector<int32_t> ids;  // kSpecial
-  int32_t type_id = 0;
-};
+// A piece of the post-processing template (post_processor.h).
+using BpeTemplatePiece = TemplatePiece;
 
 // Everything a BPE tokenizer is built from, as the file spells it; the loader
 // fills it in and FromSpec validates it.
@@ -89,7 +85,7 @@ class BpeTokenizer final : public Tokenizer {
   size_t vocab_size() const override { return vocab_size_; }
 
  private:
-  struct Tokens;
+  using Tokens = TokenSequence;
   struct Scratch;
   BpeTokenizer() = default;
 
@@ -102,9 +98,6 @@ class BpeTokenizer final : public Tokenizer {
   // offsets are clamped to min_offset (a prefix space has no bytes there).
   void TokenizeWord(std::string_view word, int32_t offset, int32_t min_offset, Scratch* s,
                     Tokens* out) const;
-  size_t NumSpecialTokens(bool pair) const;
-  void Assemble(const std::vector<BpeTemplatePiece>& pieces, const Tokens& a, const Tokens* b,
-                Encoding* out) const;
 
   // Merge table: (left id, right id) -> rank and merged id, open addressing.
   struct MergeSlot {
@@ -123,14 +116,12 @@ class BpeTokenizer final : public Tokenizer {
   std::vector<BpeSpec::AddedToken> added_tokens_;
   std::vector<std::vector<uint32_t>> added_by_first_byte_;  // longest first
 
-  std::vector<BpeTemplatePiece> single_template_;
-  std::vector<BpeTemplatePiece> pair_template_;
+  PostProcessor post_processor_;  // templates and truncation
   int32_t unk_id_ = -1;
   bool ignore_merges_ = false;
   bool add_prefix_space_ = false;
   bool use_regex_ = true;
   bool trim_offsets_ = true;
-  int max_length_ = 0;
   int32_t pad_id_ = 0;
   size_t vocab_size_ = 0;
 };

@@ -77,6 +77,13 @@ struct UnigramSpec {
   std::string source;  // prefixed to error messages
 };
 
+// A JSON number's text read as serde_json (Hugging Face's JSON reader) reads
+// it without its float_roundtrip feature: the decimal digits as a u64 (digits
+// beyond its range dropped), then one multiplication or division by a power
+// of ten, so up to one ulp away from the correctly rounded value. Unigram
+// scores must be read this way for Viterbi ties to break as in Hugging Face.
+double SerdeF64(std::string_view text);
+
 class UnigramTokenizer final : public Tokenizer {
  public:
   // A tokenizer.json with model.type "Unigram". Errors name the file and key.

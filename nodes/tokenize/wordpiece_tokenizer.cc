@@ -7,28 +7,10 @@
 #include <limits>
 
 #include "nodes/tokenize/hf_unicode.h"
-#include "nodes/tokenize/truncation.h"
 
 namespace nlpflow {
 
 using Offsets = std::pair<int32_t, int32_t>;
-
-struct WordPieceTokenizer::Tokens {
-  std::vector<int32_t> ids;
-  std::vector<Offsets> offsets;
-
-  size_t size() const { return ids.size(); }
-  void Push(int32_t id, int32_t begin, int32_t end) {
-    ids.push_back(id);
-    offsets.emplace_back(begin, end);
-  }
-  void Truncate(size_t n) {
-    if (ids.size() > n) {
-      ids.resize(n);
-      offsets.resize(n);
-    }
-  }
-};
 
 // The word being collected: its normalized UTF-8 bytes and, per byte, the
 // byte range in the original text of the character it came from (like
@@ -205,36 +187,17 @@ Result<std::unique_ptr<WordPieceTokenizer>> WordPieceTokenizer::FromSpec(WordPie
                           special(options.sep_token, sep, 0), sequence(Kind::kSequenceB, 1),
                           special(options.sep_token, sep, 1)};
   }
-  if (spec.single_template->empty()) spec.single_template = {sequence(Kind::kSequenceA, 0)};
-  if (spec.pair_template->empty()) {
-    spec.pair_template = {sequence(Kind::kSequenceA, 0), sequence(Kind::kSequenceB, 1)};
-  }
-  for (const bool pair : {false, true}) {
-    const auto& pieces = pair ? *spec.pair_template : *spec.single_template;
-    const char* name = pair ? "pair template" : "single template";
-    int num_a = 0, num_b = 0;
-    for (const auto& p : pieces) {
-      num_a += p.kind == Kind::kSequenceA;
-      num_b += p.kind == Kind::kSequenceB;
-      if (p.kind != Kind::kSpecial) continue;
-      if (p.ids.empty()) return invalid(std::string(name) + ": \"" + p.token + "\" has no ids");
-      for (int32_t id : p.ids) {
-        if (id < 0 || static_cast<size_t>(id) >= t->vocab_size_) {
-          return invalid(std::string(name) + ": \"" + p.token + "\" has id " +
-                         std::to_string(id) + ", outside the vocabulary");
-        }
-      }
-    }
-    if (num_a != 1 || num_b != (pair ? 1 : 0)) {
-      return invalid(std::string(name) + ": must contain sequence A once" +
-                     (pair ? " and sequence B once" : " and no sequence B"));
-    }
-  }
-  t->single_template_ = std::move(*spec.single_template);
-  t->pair_template_ = std::move(*spec.pair_template);
+  // Empty templates (no post-processor) become the sequences alone there.
+  PostProcessorSpec post;
+  post.single_template = std::move(*spec.single_template);
+  post.pair_template = std::move(*spec.pair_template);
+  post.max_length = options.max_length;
+  post.add_special_tokens = options.add_special_tokens;
+  NLPFLOW_ASSIGN_OR_RETURN(t->post_processor_,
+                           PostProcessor::Make(std::move(post), t->vocab_size_, where));
   // cls_id is the special token right before A, sep_id the last one after it.
   bool after_a = false;
-  for (const auto& p : t->single_template_) {
+  for (const auto& p : t->post_processor_.single_template()) {
     if (p.kind == Kind::kSequenceA) {
       after_a = true;
     } else if (p.kind == Kind::kSpecial && !after_a) {
@@ -265,6 +228,7 @@ Result<std::unique_ptr<WordPieceTokenizer>> WordPieceTokenizer::FromSpec(WordPie
 
 void WordPieceTokenizer::set_max_length(int max_length) {
   options_.max_length = std::max(0, max_length);
+  post_processor_.set_max_length(options_.max_length);
 }
 
 namespace {
@@ -315,24 +279,11 @@ std::string_view WordPieceTokenizer::IdToToken(int32_t id) const {
   return id_to_token_[id];
 }
 
-size_t WordPieceTokenizer::NumSpecialTokens(bool pair) const {
-  if (!options_.add_special_tokens) return 0;
-  size_t n = 0;
-  for (const auto& p : pair ? pair_template_ : single_template_) {
-    if (p.kind == WordPieceTemplatePiece::Kind::kSpecial) n += p.ids.size();
-  }
-  return n;
-}
-
 Encoding WordPieceTokenizer::Encode(std::string_view text) const {
-  const size_t limit = TruncationBudget(options_.max_length, NumSpecialTokens(false));
   Tokens a;
-  // Only the first `limit` tokens survive truncation, so stop there.
-  TokenizeSequence(text, limit, &a);
-  a.Truncate(limit);
-  Encoding out;
-  Assemble(single_template_, a, nullptr, &out);
-  return out;
+  // Only the first SingleBudget() tokens survive truncation, so stop there.
+  TokenizeSequence(text, post_processor_.SingleBudget(), &a);
+  return post_processor_.Single(std::move(a));
 }
 
 Encoding WordPieceTokenizer::EncodePair(std::string_view a_text, std::string_view b_text) const {
@@ -341,44 +292,7 @@ Encoding WordPieceTokenizer::EncodePair(std::string_view a_text, std::string_vie
   Tokens a, b;
   TokenizeSequence(a_text, std::numeric_limits<size_t>::max(), &a);
   TokenizeSequence(b_text, std::numeric_limits<size_t>::max(), &b);
-  const size_t budget = TruncationBudget(options_.max_length, NumSpecialTokens(true));
-  if (a.size() + b.size() > budget) {
-    const auto [keep_a, keep_b] = LongestFirstKeep(a.size(), b.size(), budget);
-    a.Truncate(keep_a);
-    b.Truncate(keep_b);
-  }
-  Encoding out;
-  Assemble(pair_template_, a, &b, &out);
-  return out;
-}
-
-void WordPieceTokenizer::Assemble(const std::vector<WordPieceTemplatePiece>& pieces,
-                                  const Tokens& a, const Tokens* b, Encoding* out) const {
-  const size_t total = a.size() + (b ? b->size() : 0) + NumSpecialTokens(b != nullptr);
-  out->ids.reserve(total);
-  out->type_ids.reserve(total);
-  out->offsets.reserve(total);
-  for (const auto& p : pieces) {
-    switch (p.kind) {
-      case WordPieceTemplatePiece::Kind::kSpecial:
-        if (!options_.add_special_tokens) break;
-        for (int32_t id : p.ids) {
-          out->ids.push_back(id);
-          out->offsets.emplace_back(0, 0);
-        }
-        out->type_ids.insert(out->type_ids.end(), p.ids.size(), p.type_id);
-        break;
-      case WordPieceTemplatePiece::Kind::kSequenceA:
-      case WordPieceTemplatePiece::Kind::kSequenceB: {
-        const Tokens* seq = p.kind == WordPieceTemplatePiece::Kind::kSequenceA ? &a : b;
-        if (seq == nullptr) break;
-        out->ids.insert(out->ids.end(), seq->ids.begin(), seq->ids.end());
-        out->offsets.insert(out->offsets.end(), seq->offsets.begin(), seq->offsets.end());
-        out->type_ids.insert(out->type_ids.end(), seq->size(), p.type_id);
-        break;
-      }
-    }
-  }
+  return post_processor_.Pair(std::move(a), std::move(b));
 }
 
 void WordPieceTokenizer::TokenizeSequence(std::string_view text, size_t limit,

@@ -39,6 +39,7 @@
 
 #include "common/status.h"
 #include "nodes/tokenize/piece_table.h"
+#include "nodes/tokenize/post_processor.h"
 #include "nodes/tokenize/tokenizer.h"
 
 namespace nlpflow {
@@ -83,15 +84,8 @@ struct WordPieceOptions {
   int max_length = 512;
 };
 
-// A piece of the post-processing template: a special token, or one of the
-// two input sequences.
-struct WordPieceTemplatePiece {
-  enum class Kind { kSpecial, kSequenceA, kSequenceB };
-  Kind kind = Kind::kSpecial;
-  std::string token;          // kSpecial: its name, e.g. "[CLS]"
-  std::vector<int32_t> ids;   // kSpecial: its ids (usually one)
-  int32_t type_id = 0;
-};
+// A piece of the post-processing template (post_processor.h).
+using WordPieceTemplatePiece = TemplatePiece;
 
 // A string matched verbatim in the raw input, before normalization, and
 // turned into its id (Hugging Face's added tokens with normalized=false).
@@ -183,8 +177,8 @@ class WordPieceTokenizer final : public Tokenizer {
   }
 
  private:
-  struct Tokens;   // ids and offsets of one sequence
-  struct Scratch;  // per-call buffers
+  using Tokens = TokenSequence;  // ids and offsets of one sequence
+  struct Scratch;                // per-call buffers
 
   WordPieceTokenizer() = default;
 
@@ -203,10 +197,6 @@ class WordPieceTokenizer final : public Tokenizer {
                       Tokens* out) const;
   // Tokenizes the word collected in s and clears it.
   void FlushWord(Scratch* s, Tokens* out) const;
-  size_t NumSpecialTokens(bool pair) const;
-  // Lays out the template with sequence a (and b, for pairs) into *out.
-  void Assemble(const std::vector<WordPieceTemplatePiece>& pieces, const Tokens& a,
-                const Tokens* b, Encoding* out) const;
 
   WordPieceOptions options_;
   bool strip_accents_ = true;  // options_.strip_accents resolved
@@ -224,8 +214,8 @@ class WordPieceTokenizer final : public Tokenizer {
   std::vector<WordPieceAddedToken> added_tokens_;
   std::vector<std::vector<uint32_t>> added_by_first_byte_;  // 256 lists of indexes
 
-  std::vector<WordPieceTemplatePiece> single_template_;
-  std::vector<WordPieceTemplatePiece> pair_template_;
+  // Templates and truncation (max_length mirrors options_.max_length).
+  PostProcessor post_processor_;
 
   // What each ASCII byte does, resolved from the options (the fast path).
   enum class AsciiAction : uint8_t { kDrop, kSplit, kPunctuation, kAppend };

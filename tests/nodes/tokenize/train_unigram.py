@@ -28,6 +28,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures"))
@@ -98,7 +99,9 @@ def train_all(texts, out_dir):
     """Trains on texts[::2]; returns [(name, path)] of the files written."""
     training = texts[::2]
     spm_path = os.path.join(out_dir, "unigram_spm.json")
+    t0 = time.time()
     train_sentencepiece(training, spm_path)
+    t1 = time.time()
     with open(spm_path, encoding="utf-8") as f:
         spec = json.load(f)
     spec["model"]["byte_fallback"] = True
@@ -107,6 +110,7 @@ def train_all(texts, out_dir):
         json.dump(spec, f, ensure_ascii=False)
     hf_path = os.path.join(out_dir, "unigram_hf.json")
     train_tokenizers(training, hf_path)
+    print(f"unigram training: sentencepiece {t1 - t0:.1f} s, tokenizers {time.time() - t1:.1f} s")
     return [("unigram_spm", spm_path), ("unigram_spm_bytes", bytes_path), ("unigram_hf", hf_path)]
 
 
