@@ -108,31 +108,45 @@ bool Nfkc(std::string_view s, std::string* out) {
   return true;
 }
 
-size_t CountChars(std::string_view s) {
-  size_t n = 0;
-  for (char c : s) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  return n;
-}
-
-// Output chars of a run paired with its input chars in order: the first
-// min(in, out) replace one each, extra ones are inserted, missing ones are
-// removed with the last.
-void PairRun(std::string_view norm, size_t in_chars, std::vector<CharChange>* changes) {
-  const size_t out_chars = CountChars(norm);
-  size_t k = 0;
-  for (size_t i = 0; i < norm.size(); ++k) {
+// Changes for a run whose NFKC is `norm`, as Hugging Face's alignments come
+// out: when the run grows (ﬁ -> f i), each output character replaces one
+// input character and the extra ones at the end are inserted; otherwise
+// output characters consume input characters in order, and one that is not
+// the input character at hand (a composition, Ò from O + U+0300) also
+// removes as many of the following ones as leave one input per remaining
+// output.
+void PairRun(std::string_view norm, std::string_view input, std::vector<CharChange>* changes) {
+  thread_local std::vector<char32_t> in, out;
+  in.clear();
+  out.clear();
+  for (size_t i = 0; i < input.size();) {
+    char32_t cp;
+    i += static_cast<size_t>(DecodeUtf8(input, i, &cp));
+    in.push_back(cp);
+  }
+  for (size_t i = 0; i < norm.size();) {
     char32_t cp;
     i += static_cast<size_t>(DecodeUtf8(norm, i, &cp));
-    int32_t change = 0;
-    if (k >= in_chars) {
-      change = 1;
-    } else if (k + 1 == out_chars && in_chars > out_chars) {
-      change = -static_cast<int32_t>(in_chars - out_chars);
-    }
-    changes->push_back({cp, change});
+    out.push_back(cp);
   }
-  if (out_chars == 0 && in_chars > 0 && !changes->empty()) {
-    changes->back().change -= static_cast<int32_t>(in_chars);
+  if (out.empty()) {
+    if (!changes->empty()) changes->back().change -= static_cast<int32_t>(in.size());
+    return;
+  }
+  if (out.size() > in.size()) {
+    for (size_t k = 0; k < out.size(); ++k) changes->push_back({out[k], k < in.size() ? 0 : 1});
+    return;
+  }
+  size_t pos = 0;
+  for (size_t k = 0; k < out.size(); ++k) {
+    int32_t change = 0;
+    if (pos < in.size() && out[k] != in[pos]) {
+      const size_t spare = (in.size() - pos) - (out.size() - k);
+      change = -static_cast<int32_t>(spare);
+      pos += spare;
+    }
+    ++pos;
+    changes->push_back({out[k], change});
   }
 }
 
@@ -196,12 +210,11 @@ void NfkcNormalize(const NormalizedString& in, std::vector<CharChange>* changes,
     }
     if (joined == norm) {
       for (size_t k = 0; k < subs.size(); ++k) {
-        PairRun(parts[k], CountChars(std::string_view(s).substr(subs[k].first,
-                                                              subs[k].second - subs[k].first)),
+        PairRun(parts[k], std::string_view(s).substr(subs[k].first, subs[k].second - subs[k].first),
                 changes);
       }
     } else {
-      PairRun(norm, CountChars(run), changes);
+      PairRun(norm, std::string_view(s).substr(i, end - i), changes);
     }
     i = end;
   }

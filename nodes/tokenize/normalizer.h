@@ -8,12 +8,13 @@
 //   Replace      a string, or a regex of one character or \s with an
 //                optional quantifier (+, {n}, {n,}, {n,m}), by a string.
 //
-// NFKC: the ids are exact (utf8proc, Unicode 15; Hugging Face's tables are
-// older, so characters given a decomposition in newer Unicode versions would
-// differ). Alignments of characters NFKC changes pair the output characters
-// of each changed run with its input characters in order, which is what
-// Hugging Face reports for one-to-one and one-to-many changes; for
-// compositions it may report other offsets.
+// NFKC: utf8proc's decompositions and composition with Hugging Face's
+// (older) combining classes and decomposition exclusions (hf_unicode.h), so
+// ids match Hugging Face's unicode-normalization tables; characters given a
+// compatibility decomposition only in newer Unicode versions would still
+// differ. Alignments follow Hugging Face's order-of-consumption rule (see
+// PairRun in normalizer.cc): checked on the parity examples, not proven for
+// every composition.
 //
 // Threads: immutable after construction.
 #pragma once

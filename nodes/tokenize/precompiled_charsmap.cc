@@ -114,21 +114,24 @@ void PrecompiledCharsmap::Normalize(const NormalizedString& in, std::vector<Char
   const std::string_view s = in.text;
   changes->clear();
   bool modified = false;
-  // Emits `norm` for `old_chars` input characters, with Hugging Face's
-  // change values (the first carries the count difference, the k-th k).
+  // Emits `norm` for `old_chars` input characters with Hugging Face's
+  // change values: each new character replaces one; when there are more
+  // new ones, the extra ones at the end are inserted; when fewer, the last
+  // change so far (possibly of an earlier character, when norm is empty)
+  // removes the difference.
   auto emit = [&](std::string_view norm, int32_t old_chars) {
     modified = true;
     int32_t new_chars = 0;
-    for (size_t i = 0; i < norm.size();) {
+    for (size_t i = 0; i < norm.size(); ++new_chars) {
       char32_t cp;
       i += static_cast<size_t>(DecodeUtf8(norm, i, &cp));
-      ++new_chars;
+      changes->push_back({cp, 0});
     }
-    int32_t k = 0;
-    for (size_t i = 0; i < norm.size(); ++k) {
-      char32_t cp;
-      i += static_cast<size_t>(DecodeUtf8(norm, i, &cp));
-      changes->push_back({cp, k == 0 ? new_chars - old_chars : k});
+    const int32_t diff = new_chars - old_chars;
+    if (diff > 0) {
+      for (int32_t k = 0; k < diff; ++k) (*changes)[changes->size() - 1 - k].change = 1;
+    } else if (diff < 0 && !changes->empty()) {
+      changes->back().change += diff;
     }
   };
   size_t i = 0;

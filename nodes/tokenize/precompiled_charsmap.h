@@ -11,7 +11,10 @@
 // SentencePiece itself does: the text is cut into extended grapheme
 // clusters; a cluster shorter than 6 bytes whose bytes start with a key is
 // replaced whole by the replacement of the shortest such key; otherwise each
-// code point is looked up on its own the same way.
+// code point is looked up on its own the same way. Alignments are Hugging
+// Face's too: a replacement with fewer characters makes the last change so
+// far remove the difference (an earlier character's, when the replacement is
+// empty), one with more inserts the extra ones.
 //
 // Threads: immutable after Parse.
 #pragma once

@@ -1,5 +1,7 @@
-// libFuzzer target: random bytes into both tokenizers (WordPiece and
-// byte-level BPE), single texts and pairs. Built with clang and
+// libFuzzer target: random bytes into every tokenizer (WordPiece, byte-level
+// BPE, and Unigram: the SentencePiece file with byte_fallback and the
+// tokenizers-trained one, which the parity reference trains into
+// <build>/tokenize_parity; ctest runs that first), single texts and pairs. Built with clang and
 // -fsanitize=fuzzer,address,undefined (tests/nodes/tokenize/CMakeLists.txt);
 // any crash, sanitizer report or broken invariant fails.
 //
@@ -47,10 +49,14 @@ void Check(const nlpflow::Tokenizer& t, const nlpflow::Encoding& e, size_t text_
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const auto wordpiece = Load(NLPFLOW_FUZZ_WORDPIECE);
   static const auto bpe = Load(NLPFLOW_FUZZ_BPE);
+  static const auto unigram_spm =
+      Load(std::string(NLPFLOW_FUZZ_UNIGRAM_DIR) + "/unigram_spm_bytes.json");
+  static const auto unigram_hf = Load(std::string(NLPFLOW_FUZZ_UNIGRAM_DIR) + "/unigram_hf.json");
   const std::string_view text(reinterpret_cast<const char*>(data), size);
   const std::string_view a = text.substr(0, size / 2);
   const std::string_view b = text.substr(size / 2);
-  for (const nlpflow::Tokenizer* t : {wordpiece.get(), bpe.get()}) {
+  for (const nlpflow::Tokenizer* t :
+       {wordpiece.get(), bpe.get(), unigram_spm.get(), unigram_hf.get()}) {
     Check(*t, t->Encode(text), text.size());
     Check(*t, t->EncodePair(a, b), std::max(a.size(), b.size()));
   }

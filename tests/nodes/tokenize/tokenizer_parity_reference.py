@@ -38,12 +38,12 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures"))
 SKIP = 77
 
 
-def byte_offsets(text, offsets):
-    """Hugging Face's character offsets as UTF-8 byte offsets."""
+def byte_starts(text):
+    """starts[i]: the UTF-8 byte offset of character i of text."""
     starts = [0]
     for c in text:
         starts.append(starts[-1] + len(c.encode("utf-8")))
-    return [[starts[b], starts[e]] for b, e in offsets]
+    return starts
 
 
 def write_examples(tok, texts, path):
@@ -51,17 +51,17 @@ def write_examples(tok, texts, path):
     with open(tmp, "w", encoding="utf-8") as f:
         for i in range(0, len(texts) - 1, 16):
             a, b = texts[i], texts[i + 1]
+            starts = {0: byte_starts(a), 1: byte_starts(b)}
             single = tok.encode(a)
             pair = tok.encode(a, b)
-            # A pair's offsets point into a or b: sequence_ids tells which.
-            pair_offsets = []
-            for seq, off in zip(pair.sequence_ids, pair.offsets):
-                text = b if seq == 1 else a
-                pair_offsets.append(byte_offsets(text, [off])[0] if seq is not None else [0, 0])
+            # Hugging Face's offsets count characters; a pair's point into a
+            # or b, as sequence_ids tells (None: a template token).
+            pair_offsets = [[starts[seq][s], starts[seq][e]] if seq is not None else [0, 0]
+                            for seq, (s, e) in zip(pair.sequence_ids, pair.offsets)]
             f.write(json.dumps({
                 "a": a, "b": b,
                 "ids": single.ids, "type_ids": single.type_ids,
-                "offsets": byte_offsets(a, single.offsets),
+                "offsets": [[starts[0][s], starts[0][e]] for s, e in single.offsets],
                 "pair_ids": pair.ids, "pair_type_ids": pair.type_ids,
                 "pair_offsets": pair_offsets,
             }, ensure_ascii=False) + "\n")

@@ -4,7 +4,7 @@
   train_unigram.py OUT_DIR
 
 (or train_all(texts, out_dir) from tokenizer_parity_reference.py) writes,
-from every other text of the parity corpus (tests/fixtures/
+from every 8th text of the parity corpus (tests/fixtures/
 make_tokenizer_corpus.py; the parity run also sees texts the models never
 saw):
   OUT_DIR/unigram_spm.json   trained by the `sentencepiece` package
@@ -34,8 +34,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 sys.path.insert(0, os.path.join(ROOT, "tests", "fixtures"))
 
 SKIP = 77
-SPM_VOCAB = 8000
-HF_VOCAB = 6000
+SPM_VOCAB = 6000
+HF_VOCAB = 4000
 
 
 def train_sentencepiece(texts, out_path):
@@ -96,8 +96,11 @@ def train_tokenizers(texts, out_path):
 
 
 def train_all(texts, out_dir):
-    """Trains on texts[::2]; returns [(name, path)] of the files written."""
-    training = texts[::2]
+    """Trains on texts[::8]; returns [(name, path)] of the files written."""
+    # Every 8th text (4,000): enough for a vocabulary that covers the e-mails
+    # and leaves unknown characters in the rest, and training stays well
+    # under a minute of CI time.
+    training = texts[::8]
     spm_path = os.path.join(out_dir, "unigram_spm.json")
     t0 = time.time()
     train_sentencepiece(training, spm_path)
