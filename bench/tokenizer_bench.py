@@ -4,7 +4,10 @@ measured in the same run on the same texts.
 
   .venv/bin/python bench/tokenizer_bench.py [--build build] [--seconds 5]
 
-For the WordPiece model (all-MiniLM-L6-v2) and the byte-level BPE fixture:
+For the WordPiece model (all-MiniLM-L6-v2), the byte-level BPE fixture and
+two Unigram tokenizers (trained by tests/nodes/tokenize/train_unigram.py, as
+the parity test does: SentencePiece nmt_nfkc converted by transformers'
+XLMRobertaTokenizerFast, and one trained by tokenizers' UnigramTrainer):
   - nlpflow: build/bench/tokenizer_bench (one thread; two threads through
     tbb::parallel_for; allocations per record);
   - Hugging Face: Tokenizer.encode_batch over the same texts, in a child
@@ -75,6 +78,12 @@ def main():
 
     tmp = tempfile.mkdtemp()
     all_texts = make_tokenizer_corpus.build_corpus()
+    sys.path.insert(0, os.path.join(ROOT, "tests", "nodes", "tokenize"))
+    import train_unigram  # noqa: E402
+
+    trained = dict(train_unigram.train_all(all_texts, tmp))
+    TOKENIZERS["Unigram (SentencePiece nmt_nfkc, XLM-R converter)"] = trained["unigram_spm"]
+    TOKENIZERS["Unigram (tokenizers UnigramTrainer)"] = trained["unigram_hf"]
     # The whole corpus, and its texts of at most 512 bytes (sentences and
     # short paragraphs, what a serving request looks like; long e-mail
     # bodies cost Hugging Face more per token).

@@ -12,26 +12,55 @@ namespace {
 
 using Kind = NormalizerStep::Kind;
 
-void Lowercase(const NormalizedString& in, std::vector<CharChange>* changes, NormalizedString* out) {
-  changes->clear();
-  bool modified = false;
-  for (size_t i = 0; i < in.text.size();) {
+// Returns false when *s is left as it is (no character changes), true when
+// the result is in *out. Same-length lowercasing happens in place.
+bool Lowercase(NormalizedString* s, std::vector<CharChange>* changes, NormalizedString* out) {
+  std::string& t = s->text;
+  size_t i = 0;
+  for (; i < t.size(); ++i) {
+    const auto b = static_cast<unsigned char>(t[i]);
+    if (b >= 0x80) break;
+    if (b >= 'A' && b <= 'Z') t[i] = static_cast<char>(b + 32);
+  }
+  if (i == t.size()) return false;
+  // Non-ASCII: same-length mappings in place, anything else the general way.
+  bool general = false;
+  for (size_t k = i; k < t.size() && !general;) {
     char32_t cp;
-    i += static_cast<size_t>(DecodeUtf8(in.text, i, &cp));
+    const int n = DecodeUtf8(t, k, &cp);
+    char32_t lower[2] = {cp, 0};
+    const int m = hf_unicode::ToLowercase(cp, lower);
+    if (m != 1 || Utf8Length(lower[0]) != n) {
+      general = true;
+      break;
+    }
+    if (lower[0] != cp) {
+      std::string enc;
+      AppendUtf8(lower[0], &enc);
+      t.replace(k, static_cast<size_t>(n), enc);
+    }
+    k += static_cast<size_t>(n);
+  }
+  if (!general) return false;
+  changes->clear();
+  for (size_t k = 0; k < t.size();) {
+    char32_t cp;
+    k += static_cast<size_t>(DecodeUtf8(t, k, &cp));
     char32_t lower[2] = {cp, 0};
     const int n = hf_unicode::ToLowercase(cp, lower);
-    for (int k = 0; k < n; ++k) changes->push_back({lower[k], k > 0 ? 1 : 0});
-    modified |= n != 1 || lower[0] != cp;
+    for (int j = 0; j < n; ++j) changes->push_back({lower[j], j > 0 ? 1 : 0});
   }
-  if (modified) ApplyChanges(in, *changes, out); else *out = in;
+  ApplyChanges(*s, *changes, out);
+  return true;
 }
 
-void Strip(const NormalizedString& in, bool left, bool right, NormalizedString* out) {
-  size_t begin = 0, end = in.text.size();
+void Strip(NormalizedString* s, bool left, bool right) {
+  const std::string& t = s->text;
+  size_t begin = 0, end = t.size();
   if (left) {
     while (begin < end) {
       char32_t cp;
-      const int n = DecodeUtf8(in.text, begin, &cp);
+      const int n = DecodeUtf8(t, begin, &cp);
       if (!hf_unicode::IsWhitespace(cp)) break;
       begin += static_cast<size_t>(n);
     }
@@ -39,16 +68,17 @@ void Strip(const NormalizedString& in, bool left, bool right, NormalizedString* 
   if (right) {
     while (end > begin) {
       size_t start = end - 1;
-      while (start > begin && (static_cast<unsigned char>(in.text[start]) & 0xC0) == 0x80) --start;
+      while (start > begin && (static_cast<unsigned char>(t[start]) & 0xC0) == 0x80) --start;
       char32_t cp;
-      DecodeUtf8(in.text, start, &cp);
+      DecodeUtf8(t, start, &cp);
       if (!hf_unicode::IsWhitespace(cp)) break;
       end = start;
     }
   }
-  out->Clear();
-  out->original_start = in.original_start;
-  out->AppendSlice(in, begin, end);
+  s->text.erase(end);
+  s->align.erase(s->align.begin() + static_cast<std::ptrdiff_t>(end), s->align.end());
+  s->text.erase(0, begin);
+  s->align.erase(s->align.begin(), s->align.begin() + static_cast<std::ptrdiff_t>(begin));
 }
 
 // NFKC of s as Hugging Face computes it: utf8proc's compatibility
@@ -160,12 +190,16 @@ bool IsStarter(char32_t cp) {
 // precedes them, so runs of non-ASCII text (with the ASCII character before
 // them, which may compose with what follows) are normalized on their own,
 // and split further at starters when that gives the same text.
-void NfkcNormalize(const NormalizedString& in, std::vector<CharChange>* changes,
+bool NfkcNormalize(const NormalizedString& in, std::vector<CharChange>* changes,
                    NormalizedString* out) {
   const std::string& s = in.text;
+  // ASCII text is its own NFKC.
+  size_t first = 0;
+  while (first < s.size() && static_cast<unsigned char>(s[first]) < 0x80) ++first;
+  if (first == s.size()) return false;
   changes->clear();
   bool modified = false;
-  std::string norm, part;
+  thread_local std::string norm, part;
   size_t i = 0;
   while (i < s.size()) {
     if (static_cast<unsigned char>(s[i]) < 0x80) {
@@ -218,7 +252,9 @@ void NfkcNormalize(const NormalizedString& in, std::vector<CharChange>* changes,
     }
     i = end;
   }
-  if (modified) ApplyChanges(in, *changes, out); else *out = in;
+  if (!modified) return false;
+  ApplyChanges(in, *changes, out);
+  return true;
 }
 
 // Length in bytes of one match of the step's pattern at s[i], or 0.
@@ -241,8 +277,15 @@ size_t MatchAt(const NormalizerStep& st, std::string_view s, size_t i) {
 
 // Hugging Face's replace: every match is removed and the content inserted,
 // each of its characters aligned to the last byte of the match.
-void Replace(const NormalizerStep& st, const NormalizedString& in, NormalizedString* out) {
+bool Replace(const NormalizerStep& st, const NormalizedString& in, NormalizedString* out) {
   const std::string_view s = in.text;
+  bool any = false;
+  for (size_t i = 0; i < s.size() && !any;) {
+    if (MatchAt(st, s, i) > 0) any = true;
+    char32_t cp;
+    i += static_cast<size_t>(DecodeUtf8(s, i, &cp));
+  }
+  if (!any) return false;
   out->Clear();
   out->original_start = in.original_start;
   size_t i = 0, copied = 0;
@@ -264,6 +307,7 @@ void Replace(const NormalizerStep& st, const NormalizedString& in, NormalizedStr
     copied = i;
   }
   out->AppendSlice(in, copied, s.size());
+  return true;
 }
 
 }  // namespace
@@ -327,24 +371,25 @@ Status ParseReplaceRegex(const std::string& regex, NormalizerStep* step) {
 void Normalizer::Normalize(NormalizedString* s, NormalizedString* tmp,
                            std::vector<CharChange>* changes) const {
   for (const NormalizerStep& st : steps_) {
+    bool written = false;  // the result is in *tmp
     switch (st.kind) {
       case Kind::kPrecompiled:
-        st.charsmap->Normalize(*s, changes, tmp);
+        written = st.charsmap->Normalize(*s, changes, tmp);
         break;
       case Kind::kNfkc:
-        NfkcNormalize(*s, changes, tmp);
+        written = NfkcNormalize(*s, changes, tmp);
         break;
       case Kind::kLowercase:
-        Lowercase(*s, changes, tmp);
+        written = Lowercase(s, changes, tmp);
         break;
       case Kind::kStrip:
-        Strip(*s, st.strip_left, st.strip_right, tmp);
+        Strip(s, st.strip_left, st.strip_right);
         break;
       case Kind::kReplace:
-        Replace(st, *s, tmp);
+        written = Replace(st, *s, tmp);
         break;
     }
-    std::swap(*s, *tmp);
+    if (written) std::swap(*s, *tmp);
   }
 }
 

@@ -109,7 +109,7 @@ std::optional<std::string_view> PrecompiledCharsmap::Transform(std::string_view 
   return std::nullopt;
 }
 
-void PrecompiledCharsmap::Normalize(const NormalizedString& in, std::vector<CharChange>* changes,
+bool PrecompiledCharsmap::Normalize(const NormalizedString& in, std::vector<CharChange>* changes,
                                     NormalizedString* out) const {
   const std::string_view s = in.text;
   changes->clear();
@@ -186,11 +186,9 @@ void PrecompiledCharsmap::Normalize(const NormalizedString& in, std::vector<Char
     }
     i = end;
   }
-  if (!modified) {
-    *out = in;
-    return;
-  }
+  if (!modified) return false;
   ApplyChanges(in, *changes, out);
+  return true;
 }
 
 }  // namespace nlpflow

@@ -40,8 +40,9 @@ class PrecompiledCharsmap {
   // its first NUL byte), or nullopt.
   std::optional<std::string_view> Transform(std::string_view chunk) const;
 
-  // Replaces in->text's graphemes as described above.
-  void Normalize(const NormalizedString& in, std::vector<CharChange>* scratch,
+  // Replaces in's graphemes as described above into *out and returns true,
+  // or returns false when nothing changes (and *out is not written).
+  bool Normalize(const NormalizedString& in, std::vector<CharChange>* scratch,
                  NormalizedString* out) const;
 
  private:

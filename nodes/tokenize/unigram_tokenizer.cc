@@ -34,7 +34,7 @@ inline int Utf8LeadLength(unsigned char b) {
 }  // namespace
 
 struct UnigramTokenizer::Scratch {
-  NormalizedString segment, tmp;
+  NormalizedString segment, tmp, whole;
   std::vector<CharChange> changes;
   std::vector<NormalizedString> pieces, next_pieces;
   struct Node {
@@ -203,6 +203,10 @@ void UnigramTokenizer::TokenizeSequence(std::string_view text, size_t limit,
   // A thread's buffers, kept between calls.
   static thread_local Scratch scratch;
   Scratch* s = &scratch;
+  // SentencePiece vocabularies average about 3 bytes per token: with this,
+  // most records need no regrowth.
+  out->ids.reserve(std::min(limit, text.size() / 3 + 8));
+  out->offsets.reserve(std::min(limit, text.size() / 3 + 8));
   size_t segment = 0;
   size_t begin, end;
   int32_t id;
@@ -230,7 +234,8 @@ bool UnigramTokenizer::TokenizeSegment(std::string_view text, int32_t begin, int
   if (!has_added_[1]) return TokenizeNormalized(&n, limit, s, out);
   // Added tokens matched in the normalized text split it further; each part
   // starts (for Metaspace's "first") where its first byte came from.
-  NormalizedString whole = n;
+  NormalizedString& whole = s->whole;
+  std::swap(whole, n);
   size_t from = 0, mb, me;
   int32_t id;
   while (FindAdded(whole.text, from, /*normalized=*/true, &mb, &me, &id)) {
