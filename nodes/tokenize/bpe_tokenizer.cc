@@ -158,16 +158,15 @@ const BpeTokenizer::MergeSlot* BpeTokenizer::FindMerge(int32_t left, int32_t rig
 }
 
 Encoding BpeTokenizer::Encode(std::string_view text) const {
-  Tokens a;
-  TokenizeSequence(text, post_processor_.SingleBudget(), &a);
-  return post_processor_.Single(std::move(a));
+  return post_processor_.EncodeWith(text, [this](std::string_view t, size_t limit, Tokens* out) {
+    TokenizeSequence(t, limit, out);
+  });
 }
 
-Encoding BpeTokenizer::EncodePair(std::string_view a_text, std::string_view b_text) const {
-  Tokens a, b;
-  TokenizeSequence(a_text, std::numeric_limits<size_t>::max(), &a);
-  TokenizeSequence(b_text, std::numeric_limits<size_t>::max(), &b);
-  return post_processor_.Pair(std::move(a), std::move(b));
+Encoding BpeTokenizer::EncodePair(std::string_view a, std::string_view b) const {
+  return post_processor_.EncodePairWith(a, b, [this](std::string_view t, size_t limit, Tokens* out) {
+    TokenizeSequence(t, limit, out);
+  });
 }
 
 void BpeTokenizer::TokenizeSequence(std::string_view text, size_t limit, Tokens* out) const {

@@ -8,7 +8,9 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -69,6 +71,26 @@ class PostProcessor {
   // at (SIZE_MAX without truncation).
   size_t SingleBudget() const;
   size_t NumSpecialTokens(bool pair) const;
+
+  // Encode and EncodePair of a tokenizer whose model is
+  // tokenize(std::string_view text, size_t limit, TokenSequence* out), which
+  // may stop once out holds `limit` tokens: a single text is tokenized up to
+  // SingleBudget(); a pair completely (longest-first truncation needs both
+  // lengths), then truncated.
+  template <typename TokenizeFn>
+  Encoding EncodeWith(std::string_view text, const TokenizeFn& tokenize) const {
+    TokenSequence a;
+    tokenize(text, SingleBudget(), &a);
+    return Single(std::move(a));
+  }
+  template <typename TokenizeFn>
+  Encoding EncodePairWith(std::string_view a_text, std::string_view b_text,
+                          const TokenizeFn& tokenize) const {
+    TokenSequence a, b;
+    tokenize(a_text, std::numeric_limits<size_t>::max(), &a);
+    tokenize(b_text, std::numeric_limits<size_t>::max(), &b);
+    return Pair(std::move(a), std::move(b));
+  }
 
   // Truncates a to SingleBudget() and lays out the single template.
   Encoding Single(TokenSequence a) const;

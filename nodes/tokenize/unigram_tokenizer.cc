@@ -148,16 +148,15 @@ int32_t UnigramTokenizer::Child(int32_t node, unsigned char b) const {
 }
 
 Encoding UnigramTokenizer::Encode(std::string_view text) const {
-  TokenSequence a;
-  TokenizeSequence(text, post_processor_.SingleBudget(), &a);
-  return post_processor_.Single(std::move(a));
+  return post_processor_.EncodeWith(text, [this](std::string_view t, size_t limit, Tokens* out) {
+    TokenizeSequence(t, limit, out);
+  });
 }
 
-Encoding UnigramTokenizer::EncodePair(std::string_view a_text, std::string_view b_text) const {
-  TokenSequence a, b;
-  TokenizeSequence(a_text, std::numeric_limits<size_t>::max(), &a);
-  TokenizeSequence(b_text, std::numeric_limits<size_t>::max(), &b);
-  return post_processor_.Pair(std::move(a), std::move(b));
+Encoding UnigramTokenizer::EncodePair(std::string_view a, std::string_view b) const {
+  return post_processor_.EncodePairWith(a, b, [this](std::string_view t, size_t limit, Tokens* out) {
+    TokenizeSequence(t, limit, out);
+  });
 }
 
 bool UnigramTokenizer::FindAdded(std::string_view s, size_t from, bool normalized,

@@ -99,6 +99,7 @@ class UnigramTokenizer final : public Tokenizer {
   size_t vocab_size() const override { return vocab_size_; }
 
  private:
+  using Tokens = TokenSequence;
   struct Scratch;
   struct TrieNode {
     int32_t id = -1;  // the piece ending here, or -1

@@ -280,19 +280,15 @@ std::string_view WordPieceTokenizer::IdToToken(int32_t id) const {
 }
 
 Encoding WordPieceTokenizer::Encode(std::string_view text) const {
-  Tokens a;
-  // Only the first SingleBudget() tokens survive truncation, so stop there.
-  TokenizeSequence(text, post_processor_.SingleBudget(), &a);
-  return post_processor_.Single(std::move(a));
+  return post_processor_.EncodeWith(text, [this](std::string_view t, size_t limit, Tokens* out) {
+    TokenizeSequence(t, limit, out);
+  });
 }
 
-Encoding WordPieceTokenizer::EncodePair(std::string_view a_text, std::string_view b_text) const {
-  // Longest-first truncation needs both full lengths (with an odd budget the
-  // longer sequence gets the extra token), so both are tokenized completely.
-  Tokens a, b;
-  TokenizeSequence(a_text, std::numeric_limits<size_t>::max(), &a);
-  TokenizeSequence(b_text, std::numeric_limits<size_t>::max(), &b);
-  return post_processor_.Pair(std::move(a), std::move(b));
+Encoding WordPieceTokenizer::EncodePair(std::string_view a, std::string_view b) const {
+  return post_processor_.EncodePairWith(a, b, [this](std::string_view t, size_t limit, Tokens* out) {
+    TokenizeSequence(t, limit, out);
+  });
 }
 
 void WordPieceTokenizer::TokenizeSequence(std::string_view text, size_t limit,
