@@ -10,17 +10,20 @@ saw):
   OUT_DIR/unigram_spm.json   trained by the `sentencepiece` package
       (model_type unigram, normalization nmt_nfkc, byte_fallback on, XLM-R's
       special tokens) and converted by transformers' XLMRobertaTokenizerFast
-      from the .model file: a Precompiled normalizer, Metaspace, a Unigram
-      model with byte_fallback and XLM-R's TemplateProcessing pair template
-      <s> A </s> </s> B </s>;
+      from the .model file: a Precompiled normalizer (then Strip right and
+      Replace " {2,}"), Metaspace, a Unigram model whose vocabulary has the
+      <0xXX> byte pieces but byte_fallback off (the converter drops it), the
+      <mask> added token (normalized, lstrip) and XLM-R's TemplateProcessing
+      pair template <s> A </s> </s> B </s>;
   OUT_DIR/unigram_spm_bytes.json   the same with model.byte_fallback set
       (the converter drops it; Llama-style files keep it), so characters
       the vocabulary lacks become <0xXX> byte pieces;
   OUT_DIR/unigram_hf.json    trained by `tokenizers`' own UnigramTrainer:
-      NFKC + Lowercase + Replace + Strip normalizers, WhitespaceSplit then
+      NFKC, Replace (\\s+ and ``), Lowercase, Strip, then WhitespaceSplit and
       Metaspace (prepend_scheme "first"), unk only (no byte fallback) and a
       BERT-like TemplateProcessing, truncation to 128.
-Deterministic for a given corpus and package versions (one training thread).
+The parity test needs no determinism: its reference ids come from the files
+it trains in the same run.
 Exits 77 when a package or the e-mails are missing.
 """
 
