@@ -147,6 +147,14 @@ int32_t UnigramTokenizer::Child(int32_t node, unsigned char b) const {
   }
 }
 
+std::string UnigramTokenizer::TokenString(int32_t id) const {
+  for (const auto& added : added_tokens_) {
+    if (added.id == id) return added.content;
+  }
+  if (id < 0 || static_cast<size_t>(id) >= pieces_.size()) return "";
+  return std::string(pieces_[id]);
+}
+
 Encoding UnigramTokenizer::Encode(std::string_view text) const {
   return post_processor_.EncodeWith(text, [this](std::string_view t, size_t limit, Tokens* out) {
     TokenizeSequence(t, limit, out);

@@ -163,6 +163,17 @@ TEST(Unigram, TruncationAndPairTemplate) {
   EXPECT_EQ(p.type_ids, (std::vector<int32_t>(7, 0)));
 }
 
+TEST(Unigram, TokenStringAndUnkId) {
+  UnigramSpec spec = TinySpec();
+  spec.added_tokens = {{"<mask>", 12, true, true, false}};
+  auto t = Make(std::move(spec));
+  EXPECT_EQ(t->unk_id(), 0);
+  EXPECT_EQ(t->TokenString(5), "\u2581ab");
+  EXPECT_EQ(t->TokenString(12), "<mask>");
+  EXPECT_EQ(t->TokenString(13), "");
+  EXPECT_EQ(t->vocab_size(), 13u);
+}
+
 TEST(Unigram, InvalidUtf8ReadsAsReplacementCharacters) {
   auto t = Make(TinySpec());
   const Encoding e = t->Encode("a\xFF\xC3");
