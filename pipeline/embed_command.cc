@@ -16,6 +16,18 @@ namespace nlpflow {
 Result<EmbedStats> EmbedStream(const Config& config, const ModelStack& stack,
                                std::istream& in, std::ostream& out,
                                const EmbedProgressFn& progress) {
+  // Reading `in` must not flush `out`. An istream flushes its tie() before
+  // each read (std::cin is tied to std::cout), here on the source thread,
+  // while the sink writes `out` from graph workers: two threads in one
+  // stream buffer, which std::cout's is not safe for. Once the input had more
+  // lines than max_in_flight, reads and writes interleaved and newlines
+  // landed in the wrong places (blank lines, two results on one line, every
+  // later line one off). The sink flushes `out` itself, under its lock.
+  struct Untie {
+    std::istream& in;
+    std::ostream* tied = in.tie(nullptr);
+    ~Untie() { in.tie(tied); }
+  } untie{in};
   OrderedLineSink sink(&out);
   EncodeOptions encode = EncodeOptionsFrom(config, stack);
   encode.format = OutputFormat::kJson;  // one JSON object per line, always

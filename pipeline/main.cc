@@ -165,6 +165,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::ios::sync_with_stdio(false);
+  // std::cerr flushes std::cout before each write; a warning written from a
+  // graph worker (LibTorch writes its own to std::cerr) would then touch
+  // std::cout's buffer while the sink writes it. EmbedStream unties std::cin.
+  std::cerr.tie(nullptr);
   const bool draw = progress == "always" ||
                     (progress == "auto" && nlpflow::ProgressBar::IsTerminal(STDERR_FILENO));
   nlpflow::ProgressBar bar(stderr, draw, nlpflow::ProgressBar::RegularFileSize(STDIN_FILENO));
