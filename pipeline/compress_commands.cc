@@ -331,12 +331,10 @@ int RunEval(const CompressCommandOptions& o, const Config& config) {
   }
   auto cosine = CompareEmbeddings(x_test, x_test_teacher, dim);
   if (!cosine.ok()) return Fail(cosine.status());
-  auto predicted = head->Predict(x_test);
-  auto teacher_predicted = head->Predict(x_test_teacher);
-  if (!predicted.ok() || !teacher_predicted.ok()) return Fail(predicted.status());
-  auto metrics = ComputeBinaryMetrics(y_test, *predicted);
-  auto teacher_metrics = ComputeBinaryMetrics(y_test, *teacher_predicted);
-  if (!metrics.ok()) return Fail(metrics.status());
+  auto scores = ScoreHead(*head, y_test, x_test, x_test_teacher);
+  if (!scores.ok()) return Fail(scores.status().WithContext("eval"));
+  const BinaryMetrics* metrics = &scores->variant;
+  const BinaryMetrics* teacher_metrics = &scores->teacher;
   int64_t tokens = 0;
   for (const auto& r : run->rows) tokens += static_cast<int64_t>(r.ids.size());
 

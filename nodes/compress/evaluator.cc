@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <string>
+#include <tuple>
 
 namespace nlpflow {
 
@@ -131,6 +133,20 @@ Result<std::vector<int>> LogisticRegression::Predict(const std::vector<float>& x
   std::vector<int> out(p.size());
   for (size_t i = 0; i < p.size(); ++i) out[i] = p[i] >= 0.5f ? 1 : 0;
   return out;
+}
+
+Result<HeadScores> ScoreHead(const LogisticRegression& head, const std::vector<int>& truth,
+                             const std::vector<float>& variant, const std::vector<float>& teacher) {
+  HeadScores scores;
+  for (auto [x, out, name] : {std::tuple(&variant, &scores.variant, "variant"),
+                              std::tuple(&teacher, &scores.teacher, "teacher")}) {
+    auto predicted = head.Predict(*x);
+    if (!predicted.ok()) return predicted.status().WithContext(std::string(name) + " embeddings");
+    auto metrics = ComputeBinaryMetrics(truth, *predicted);
+    if (!metrics.ok()) return metrics.status().WithContext(std::string(name) + " embeddings");
+    *out = *metrics;
+  }
+  return scores;
 }
 
 }  // namespace nlpflow

@@ -63,4 +63,14 @@ class LogisticRegression {
   double final_loss_ = 0;
 };
 
+// The head's metrics on a variant's embeddings and on the teacher's of the
+// same texts (`truth` their labels). Rows of `variant` and `teacher` are the
+// head's dim wide; an error says which of the two embeddings it came from.
+struct HeadScores {
+  BinaryMetrics variant;
+  BinaryMetrics teacher;
+};
+Result<HeadScores> ScoreHead(const LogisticRegression& head, const std::vector<int>& truth,
+                             const std::vector<float>& variant, const std::vector<float>& teacher);
+
 }  // namespace nlpflow

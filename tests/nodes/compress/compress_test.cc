@@ -497,6 +497,53 @@ TEST(LogisticRegression, SeparatesSeparableDataAndAppliesItsScaling) {
   EXPECT_GT(ComputeBinaryMetrics(y, *train_pred)->accuracy, 0.97);
 }
 
+// A head on two features: label 1 iff x0 > 0.
+LogisticRegression TwoFeatureHead() {
+  std::vector<float> x;
+  std::vector<int> y;
+  for (int i = 0; i < 40; ++i) {
+    const float x0 = static_cast<float>(i - 20) + 0.5f;
+    x.insert(x.end(), {x0, static_cast<float>(i % 3)});
+    y.push_back(x0 > 0 ? 1 : 0);
+  }
+  auto lr = LogisticRegression::Train(x, 2, y, {});
+  EXPECT_TRUE(lr.ok()) << lr.status().ToString();
+  return *lr;
+}
+
+TEST(ScoreHead, ScoresTheVariantAndTheTeacherOnTheSameLabels) {
+  const LogisticRegression head = TwoFeatureHead();
+  // Truth 1, 0, 1; the variant gets all three right, the teacher the first two.
+  auto s = ScoreHead(head, {1, 0, 1}, {5, 0, -5, 1, 6, 2}, {5, 0, -5, 1, -6, 2});
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_DOUBLE_EQ(s->variant.accuracy, 1.0);
+  EXPECT_EQ(s->teacher.true_positives, 1);
+  EXPECT_EQ(s->teacher.false_negatives, 1);
+  EXPECT_EQ(s->teacher.true_negatives, 1);
+}
+
+// eval returned the variant's (ok, empty) status when the teacher's
+// prediction failed: the error must be the teacher's.
+TEST(ScoreHead, TeacherPredictionFailureIsNamed) {
+  auto s = ScoreHead(TwoFeatureHead(), {1, 0}, {5, 0, -5, 1}, {5, 0, -5});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(),
+            "teacher embeddings: logistic regression: 3 values are not rows of dim 2");
+}
+
+// eval read the teacher's metrics unchecked (bad_variant_access): a teacher
+// with a different number of rows than labels must be an error.
+TEST(ScoreHead, TeacherMetricsFailureIsAnError) {
+  auto s = ScoreHead(TwoFeatureHead(), {1, 0}, {5, 0, -5, 1}, {5, 0, -5, 1, 6, 2});
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.status().message(),
+            "teacher embeddings: metrics: 2 labels and 3 predictions (need the same, at least "
+            "one)");
+  auto v = ScoreHead(TwoFeatureHead(), {1, 0}, {5, 0}, {5, 0, -5, 1});
+  ASSERT_FALSE(v.ok());
+  EXPECT_THAT(v.status().message(), HasSubstr("variant embeddings: metrics: 2 labels and 1"));
+}
+
 TEST(BertConfig, PerLayerSizesAreParsedAndChecked) {
   const std::string base =
       R"("vocab_size": 10, "hidden_size": 8, "num_hidden_layers": 2, "num_attention_heads": 2,
