@@ -8,6 +8,7 @@
 #include <cassert>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
@@ -26,6 +27,11 @@ enum class StatusCode {
 };
 
 const char* StatusCodeName(StatusCode code);
+
+// `text` with its control characters escaped ("\n", "\r", "\t", "\x00"):
+// for a message that quotes bytes a user gave (a parser's report, a key, a
+// tensor name), so that the error stays one line.
+std::string OneLine(std::string_view text);
 
 class Status {
  public:

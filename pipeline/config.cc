@@ -844,7 +844,10 @@ Result<Config> LoadConfig(const std::string& path,
   std::string base_dir = std::filesystem::path(path).parent_path().string();
   if (base_dir.empty()) base_dir = ".";
   auto config = ParseConfig(text.str(), overrides, base_dir);
-  if (!config.ok()) return config.status().WithContext(path);
+  if (!config.ok()) {
+    // Messages quote the file (yaml-cpp's own, keys, values): keep them one line.
+    return Status(config.status().code(), OneLine(config.status().WithContext(path).message()));
+  }
   return config;
 }
 

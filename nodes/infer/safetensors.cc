@@ -142,8 +142,10 @@ Status SafetensorsFile::ParseHeader() {
       }
       continue;
     }
+    // A structured binding cannot be captured in C++17 (nor by clang 14).
+    const std::string& tensor_name = name;
     auto corrupt = [&](const std::string& why) {
-      return Status::DataLoss(path_ + ": tensor '" + name + "': " + why);
+      return Status::DataLoss(path_ + ": tensor '" + tensor_name + "': " + why);
     };
     if (!entry.is_object()) return corrupt("entry is not an object");
     const auto dtype_it = entry.find("dtype");

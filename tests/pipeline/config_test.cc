@@ -224,6 +224,28 @@ TEST(ConfigTest, MissingFileIsNamed) {
   EXPECT_THAT(c.status().message(), HasSubstr("/nonexistent/x.yaml"));
 }
 
+// Found by config_fuzz: yaml-cpp's message quoted the control character it
+// choked on, and an unknown key its newline, so the error was not one line.
+TEST(ConfigTest, ErrorsQuotingControlCharactersStayOneLine) {
+  const std::string path = ::testing::TempDir() + "/config_test_control.yaml";
+  std::ofstream(path) << "kafka:\n  group_id: \"a\\\x01" "b\"\n";
+  auto c = LoadConfig(path);
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(c.status().message(),
+            path + ": config is not valid YAML: yaml-cpp: error at line 2, column 17: unknown "
+                   "escape character: \\x01");
+  std::ofstream(path) << "kafka:\n  \"a\\nb\": 1\n";
+  auto key = LoadConfig(path);
+  ASSERT_FALSE(key.ok());
+  EXPECT_EQ(key.status().message().find('\n'), std::string::npos) << key.status().message();
+  EXPECT_THAT(key.status().message(), HasSubstr("a\\nb"));
+}
+
+TEST(OneLineTest, EscapesControlCharactersOnly) {
+  EXPECT_EQ(OneLine("caf\xc3\xa9 a\tb\r\nc\x01\x7f"), "caf\xc3\xa9 a\\tb\\r\\nc\\x01\\x7f");
+}
+
 TEST(ConfigTest, ShippedConfigLoadsAndDumpRoundTrips) {
   auto c = LoadConfig(std::string(NLPFLOW_SOURCE_DIR) + "/configs/minilm-embed.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
