@@ -60,8 +60,12 @@ void LogToSpdlog(const rd_kafka_t* rk, int level, const char* facility,
   }
   spdlog::log(spd_level, "librdkafka {} {}: {}", rd_kafka_name(rk), facility,
               message);
+  // "SSL alert number": the broker refused the TLS session (no client
+  // certificate where one is required, or one it does not accept: unknown
+  // CA, expired), which librdkafka sees only on its first read.
   if (std::strstr(message, "SASL authentication error") != nullptr ||
-      std::strstr(message, "SSL handshake failed") != nullptr) {
+      std::strstr(message, "SSL handshake failed") != nullptr ||
+      std::strstr(message, "SSL alert number") != nullptr) {
     AuthFailures::Get().Set(rk, message);
   }
 }

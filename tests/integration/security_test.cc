@@ -14,6 +14,13 @@
 //   - SCRAM-SHA-256/512 on 4.1: the wrong password; the right one works with
 //     librdkafka >= 2.6.1 and, before that, fails fast with the same clear
 //     line plus nlpflow's note about the version (ScramOnKafka4Test).
+//
+// (3) TLS, on the 4.1 cluster (scripts/kafka start --tls: a CA, broker and
+// client certificates made at its start, SSL, MTLS and SASL_SSL listeners):
+// nlpflow over SSL with security.ssl_ca_location; mutual TLS with a client
+// certificate; SASL_SSL with PLAIN; and start-up fails fast with one line for
+// a CA that did not sign the broker, a missing client certificate and an
+// expired one.
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
@@ -41,8 +48,10 @@ constexpr char kWrong[] = "not-the-password-9";
 struct Cluster {
   std::string version;  // scripts/kafka --kafka-version
   std::string dir, plain, sasl;
+  // --tls (4.1 only): the listeners' addresses; the certificates are in dir/tls.
+  std::string ssl, mtls, sasl_ssl;
 };
-Cluster g_kafka4{"4.1", "", "", ""}, g_kafka3{"3.9", "", "", ""};
+Cluster g_kafka4{"4.1"}, g_kafka3{"3.9"};
 
 Cluster& ClusterOf(const std::string& version) {
   return version == g_kafka3.version ? g_kafka3 : g_kafka4;
@@ -59,12 +68,13 @@ class SaslClusters : public ::testing::Environment {
       c->dir = (std::filesystem::temp_directory_path() /
                 ("nlpflow-it-kafka-sasl-" + c->version + "-" + std::to_string(getpid())))
                    .string();
-      starts.push_back(std::make_unique<Process>(
-          std::vector<std::string>{"bash", SourceDir() + "/scripts/kafka", "start", "--dir",
-                                   c->dir, "--kafka-version", c->version, "--owner",
-                                   std::to_string(getpid()), "--scram",
-                                   std::string(kUser) + ":" + kPassword},
-          logs.path() + "/start-" + c->version + ".log"));
+      std::vector<std::string> args = {"bash", SourceDir() + "/scripts/kafka", "start", "--dir",
+                                       c->dir, "--kafka-version", c->version, "--owner",
+                                       std::to_string(getpid()), "--scram",
+                                       std::string(kUser) + ":" + kPassword};
+      if (c == &g_kafka4) args.push_back("--tls");
+      starts.push_back(
+          std::make_unique<Process>(args, logs.path() + "/start-" + c->version + ".log"));
     }
     std::vector<int> codes;
     for (auto& p : starts) codes.push_back(p->Wait(std::chrono::seconds(240)).value_or(-1));
@@ -73,6 +83,9 @@ class SaslClusters : public ::testing::Environment {
       std::ifstream(c->dir + "/bootstrap") >> c->plain;
       std::ifstream(c->dir + "/bootstrap_sasl") >> c->sasl;
     }
+    std::ifstream(g_kafka4.dir + "/bootstrap_ssl") >> g_kafka4.ssl;
+    std::ifstream(g_kafka4.dir + "/bootstrap_mtls") >> g_kafka4.mtls;
+    std::ifstream(g_kafka4.dir + "/bootstrap_sasl_ssl") >> g_kafka4.sasl_ssl;
     std::printf("[security] Kafka 4.1 and 3.9 ready after %lld ms\n",
                 static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                            std::chrono::steady_clock::now() - start)
@@ -237,6 +250,109 @@ INSTANTIATE_TEST_SUITE_P(Sasl, ScramOnKafka4Test, ::testing::ValuesIn(ScramOnKaf
                          CaseName);
 // No cases with librdkafka >= 2.6.1: then RightPasswordTest covers them.
 GTEST_ALLOW_UNINSTANTIATED_PARAMETERIZED_TEST(ScramOnKafka4Test);
+
+// nlpflow against the TLS listeners of the 4.1 cluster.
+class TlsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_FALSE(g_kafka4.ssl.empty()) << "the TLS cluster did not start";
+    name_ = std::string("tls-") +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  }
+
+  std::string Cert(const std::string& file) const { return g_kafka4.dir + "/tls/" + file; }
+
+  std::vector<std::string> Args(const std::string& bootstrap,
+                                const std::vector<std::string>& sets) {
+    return RunArgs(bootstrap, name_ + "-in", name_ + "-out", name_ + "-dlq", name_ + "-group",
+                   sets);
+  }
+
+  // 50 records in through PLAINTEXT, nlpflow over `bootstrap` with `sets`,
+  // 50 results out; nlpflow exits 0 on SIGTERM.
+  void ExpectRecordsGoThrough(const std::string& bootstrap, const std::vector<std::string>& sets) {
+    const std::string& plain = g_kafka4.plain;
+    CreateTopic(plain, name_ + "-in", 2);
+    std::vector<std::pair<std::string, std::string>> input;
+    for (int i = 0; i < 50; ++i) input.emplace_back("k" + std::to_string(i), TestText(i));
+    ProduceAll(plain, name_ + "-in", input);
+    Process p(Args(bootstrap, sets), tmp_.path() + "/run.log");
+    auto results = ConsumeAll(plain, name_ + "-out", 50, std::chrono::seconds(180));
+    p.Signal(SIGTERM);
+    auto code = p.Wait(std::chrono::seconds(60));
+    EXPECT_EQ(results.size(), 50u) << p.Log();
+    EXPECT_EQ(code.value_or(-1), 0) << p.Log();
+  }
+
+  // nlpflow over `bootstrap` with `sets` and kafka.connect_timeout_ms at 60 s
+  // stops well before that: exit 1 with one line, "nlpflow: Kafka
+  // authentication at '<bootstrap>' failed: " and librdkafka's reason, which
+  // contains `reason`.
+  void ExpectStartUpFailure(const std::string& bootstrap, const std::vector<std::string>& sets,
+                            const std::string& reason) {
+    std::vector<std::string> all = sets;
+    all.push_back("kafka.connect_timeout_ms=60000");
+    const auto start = std::chrono::steady_clock::now();
+    Process p(Args(bootstrap, all), tmp_.path() + "/run.log");
+    auto code = p.Wait(std::chrono::seconds(60));
+    const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - start)
+                          .count();
+    const std::string log = p.Log();
+    EXPECT_EQ(code.value_or(-1), 1) << log;
+    const size_t at = log.find("nlpflow: Kafka authentication at '" + bootstrap + "' failed: ");
+    ASSERT_NE(at, std::string::npos) << log;
+    const std::string line = log.substr(at, log.find('\n', at) - at);
+    EXPECT_NE(line.find(reason), std::string::npos) << line;
+    std::printf("[security] %s: exit %d after %lld ms: %s\n", name_.c_str(), code.value_or(-1),
+                static_cast<long long>(took), line.c_str());
+    EXPECT_LT(took, 30000);
+  }
+
+  std::string name_;
+  TempDir tmp_;
+};
+
+TEST_F(TlsTest, SslWithTheCaRecordsGoThrough) {
+  ExpectRecordsGoThrough(g_kafka4.ssl,
+                         {"security.protocol=ssl", "security.ssl_ca_location=" + Cert("ca.pem")});
+}
+
+TEST_F(TlsTest, MutualTlsWithAClientCertificateRecordsGoThrough) {
+  ExpectRecordsGoThrough(g_kafka4.mtls, {"security.protocol=ssl",
+                                         "security.ssl_ca_location=" + Cert("ca.pem"),
+                                         "security.ssl_certificate_location=" + Cert("client.pem"),
+                                         "security.ssl_key_location=" + Cert("client.key")});
+}
+
+TEST_F(TlsTest, SaslSslPlainRecordsGoThrough) {
+  setenv("NLPFLOW_TEST_KAFKA_PASSWORD", kPassword, 1);
+  ExpectRecordsGoThrough(g_kafka4.sasl_ssl,
+                         {"security.protocol=sasl_ssl", "security.ssl_ca_location=" + Cert("ca.pem"),
+                          "security.sasl_mechanism=PLAIN",
+                          std::string("security.sasl_username=") + kUser,
+                          "security.sasl_password=${NLPFLOW_TEST_KAFKA_PASSWORD}"});
+}
+
+TEST_F(TlsTest, WrongCaFailsFastWithOneLine) {
+  ExpectStartUpFailure(
+      g_kafka4.ssl, {"security.protocol=ssl", "security.ssl_ca_location=" + Cert("other-ca.pem")},
+      "certificate verify failed");
+}
+
+TEST_F(TlsTest, ExpiredClientCertificateFailsFastWithOneLine) {
+  ExpectStartUpFailure(g_kafka4.mtls,
+                       {"security.protocol=ssl", "security.ssl_ca_location=" + Cert("ca.pem"),
+                        "security.ssl_certificate_location=" + Cert("expired-client.pem"),
+                        "security.ssl_key_location=" + Cert("expired-client.key")},
+                       "SSL alert number");
+}
+
+TEST_F(TlsTest, MissingClientCertificateFailsFastWithOneLine) {
+  ExpectStartUpFailure(
+      g_kafka4.mtls, {"security.protocol=ssl", "security.ssl_ca_location=" + Cert("ca.pem")},
+      "SSL alert number");
+}
 
 TEST(SecurityConfigTest, ValidateConfigMasksThePassword) {
   setenv("NLPFLOW_TEST_KAFKA_PASSWORD", kPassword, 1);
