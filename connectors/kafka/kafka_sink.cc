@@ -32,7 +32,8 @@ constexpr int kPurgeReportTimeoutMs = 5000;
 
 // What to do about an error of a transactional call (FACTS.md: librdkafka's
 // error classes).
-enum class TxnErrorKind { kRetriable, kAbortable, kFatal };
+// kFenced: fatal because another producer took over the transactional id.
+enum class TxnErrorKind { kRetriable, kAbortable, kFatal, kFenced };
 
 TxnErrorKind Classify(const rd_kafka_error_t* e) {
   if (rd_kafka_error_is_fatal(e)) return TxnErrorKind::kFatal;
@@ -41,6 +42,13 @@ TxnErrorKind Classify(const rd_kafka_error_t* e) {
   // Anything else (e.g. a state error): abort and start over; if even the
   // abort fails the producer is given up.
   return TxnErrorKind::kAbortable;
+}
+
+// Errors that mean another producer with the same transactional id took
+// over (fenced this one): the only ones that end an exactly-once instance.
+bool IsFencing(rd_kafka_resp_err_t code) {
+  return code == RD_KAFKA_RESP_ERR__FENCED || code == RD_KAFKA_RESP_ERR_PRODUCER_FENCED ||
+         code == RD_KAFKA_RESP_ERR_INVALID_PRODUCER_EPOCH;
 }
 
 int LeftMs(std::chrono::steady_clock::time_point deadline) {
@@ -85,7 +93,7 @@ class KafkaSink::Impl {
       const std::function<void(bool committed)>& after);
 
   KafkaSinkStats stats() const {
-    return KafkaSinkStats{produced_.load(), delivered_.load(), failed_.load()};
+    return KafkaSinkStats{produced_.load(), delivered_.load(), failed_.load(), rebuilds_.load()};
   }
 
  private:
@@ -101,6 +109,23 @@ class KafkaSink::Impl {
                  std::chrono::steady_clock::time_point deadline,
                  TxnErrorKind* kind);
   Status FatalTxnError(const Status& cause);
+  // The producer and its queue (no cluster check, no transactions yet).
+  Status CreateProducer();
+  // Starts the delivery thread for the current producer.
+  void StartDelivery();
+  // Stops it; then reports what is left on the queue. Idempotent.
+  void StopDelivery();
+  // Exactly-once recovery in place: the producer cannot go on (an abort or
+  // begin failed, a fatal error that is not fencing) but no other instance
+  // took over. Destroys it (what it had queued gets failed reports; what its
+  // open transaction wrote is aborted by the broker once the new producer
+  // fences it) and makes a new one with the same transactional id, retrying
+  // init_transactions until it succeeds, the producer is fenced (fatal) or
+  // the sink closes; then begins a transaction.
+  // REQUIRES: txn_mutex_ held exclusively, handle_mutex_ not held.
+  Status RebuildProducer(const Status& cause);
+  // The producer's fatal error as a status; `*fenced` whether it is fencing.
+  Status FatalErrorOf(rd_kafka_t* rk, const char* what, bool* fenced);
   bool OnDeliveryThread() const {
     return std::this_thread::get_id() == delivery_thread_id_.load();
   }
@@ -135,9 +160,17 @@ class KafkaSink::Impl {
   std::atomic<uint64_t> produced_{0};
   std::atomic<uint64_t> delivered_{0};
   std::atomic<uint64_t> failed_{0};
+
+  // Exactly-once: the producer failed fatally without being fenced (set by
+  // the delivery thread or Produce); the next EndTransaction rebuilds it.
+  std::atomic<bool> rebuild_needed_{false};
+  // Exactly-once: a Produce was refused because the open transaction is in
+  // an abortable state; the next EndTransaction aborts instead of committing.
+  std::atomic<bool> abort_needed_{false};
+  std::atomic<uint64_t> rebuilds_{0};
 };
 
-Status KafkaSink::Impl::Init() {
+Status KafkaSink::Impl::CreateProducer() {
   Result<kafka_internal::ConfPtr> conf = BuildConf(ProducerProperties(options_));
   if (!conf.ok()) return conf.status().WithContext("Kafka producer config");
   // Delivery reports and errors come as events on the main queue, served by
@@ -150,12 +183,28 @@ Status KafkaSink::Impl::Init() {
   if (!handle.ok()) return handle.status().WithContext("Kafka producer");
   producer_ = std::move(handle).value();
   queue_.reset(rd_kafka_queue_get_main(producer_.get()));
+  return Status::Ok();
+}
+
+void KafkaSink::Impl::StartDelivery() {
+  stop_delivery_.store(false);
+  delivery_thread_ = std::thread(&Impl::DeliveryLoop, this);
+}
+
+void KafkaSink::Impl::StopDelivery() {
+  stop_delivery_.store(true);
+  if (queue_ != nullptr) rd_kafka_queue_yield(queue_.get());
+  if (delivery_thread_.joinable()) delivery_thread_.join();
+}
+
+Status KafkaSink::Impl::Init() {
+  NLPFLOW_RETURN_IF_ERROR(CreateProducer());
   if (options_.connect_timeout_ms > 0) {
     NLPFLOW_RETURN_IF_ERROR(CheckCluster(producer_.get(),
                                          options_.bootstrap_servers,
                                          options_.connect_timeout_ms));
   }
-  delivery_thread_ = std::thread(&Impl::DeliveryLoop, this);
+  StartDelivery();
   if (transactional()) {
     const int timeout_ms = options_.transaction_timeout_ms;
     Status init = KafkaStatus(
@@ -179,6 +228,9 @@ Status KafkaSink::Impl::TxnCall(
     ErrorPtr error(call(LeftMs(deadline)));
     if (error == nullptr) return Status::Ok();
     *kind = Classify(error.get());
+    if (*kind == TxnErrorKind::kFatal && IsFencing(rd_kafka_error_code(error.get()))) {
+      *kind = TxnErrorKind::kFenced;
+    }
     Status st = KafkaStatus(error.get(), std::string("Kafka sink: ") + what);
     if (*kind == TxnErrorKind::kRetriable &&
         std::chrono::steady_clock::now() < deadline) {
@@ -194,12 +246,82 @@ Status KafkaSink::Impl::TxnCall(
 Status KafkaSink::Impl::FatalTxnError(const Status& cause) {
   Status fatal = Status::Internal(
       "exactly-once: the transactional producer '" + options_.transactional_id +
-      "' cannot go on (" + cause.message() +
-      "); if it was fenced, another instance runs with the same "
-      "transactional id. Nothing after the last committed transaction was "
-      "published; a restart resumes from there");
+      "' was fenced (" + cause.message() +
+      "): another instance runs with the same transactional id. Nothing after the last "
+      "committed transaction was published; a restart resumes from there");
   Fail(fatal);
   return fatal;
+}
+
+Status KafkaSink::Impl::FatalErrorOf(rd_kafka_t* rk, const char* what, bool* fenced) {
+  char detail[512] = "";
+  const rd_kafka_resp_err_t cause = rd_kafka_fatal_error(rk, detail, sizeof(detail));
+  *fenced = IsFencing(cause);
+  return KafkaStatus(cause, std::string(what) + detail);
+}
+
+Status KafkaSink::Impl::RebuildProducer(const Status& cause) {
+  spdlog::warn("exactly-once: rebuilding the transactional producer '{}' after: {}",
+               options_.transactional_id, cause.message());
+  StopDelivery();
+  {
+    std::unique_lock<std::shared_mutex> handle(handle_mutex_);
+    // Queued and in-flight messages get failed reports (the transaction they
+    // belong to is aborted; only its commit would have counted them).
+    rd_kafka_purge(producer_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT |
+                                        RD_KAFKA_PURGE_F_NON_BLOCKING);
+    // Serve the reports here (the delivery thread is stopped, and in event
+    // mode rd_kafka_flush would only wait for someone to).
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(kPurgeReportTimeoutMs);
+    while (rd_kafka_outq_len(producer_.get()) > 0 &&
+           std::chrono::steady_clock::now() < deadline) {
+      rd_kafka_event_t* event = rd_kafka_queue_poll(queue_.get(), 100);
+      if (event == nullptr) continue;
+      if (rd_kafka_event_type(event) == RD_KAFKA_EVENT_DR) {
+        while (const rd_kafka_message_t* m = rd_kafka_event_message_next(event)) Report(m);
+      }
+      rd_kafka_event_destroy(event);
+    }
+    queue_.reset();
+    producer_.reset();
+  }
+  Status last = cause;
+  for (int attempt = 1; !closing_.load(); ++attempt) {
+    {
+      std::unique_lock<std::shared_mutex> handle(handle_mutex_);
+      queue_.reset();
+      producer_.reset();
+      NLPFLOW_RETURN_IF_ERROR(CreateProducer());
+    }
+    StartDelivery();
+    rd_kafka_t* rk = producer_.get();
+    // Fences the old producer; the coordinator aborts what it left open.
+    ErrorPtr init(rd_kafka_init_transactions(rk, options_.transaction_timeout_ms));
+    if (init == nullptr) {
+      Status begun = KafkaStatus(ErrorPtr(rd_kafka_begin_transaction(rk)).get(),
+                                 "Kafka sink: begin_transaction");
+      if (begun.ok()) {
+        produced_in_txn_.store(0);
+        rebuild_needed_.store(false);
+        abort_needed_.store(false);
+        ++rebuilds_;
+        spdlog::warn("exactly-once: transactional producer '{}' rebuilt (attempt {})",
+                     options_.transactional_id, attempt);
+        return Status::Ok();
+      }
+      last = begun;
+    } else {
+      last = KafkaStatus(init.get(), "Kafka sink: init_transactions of the rebuilt producer");
+      if (rd_kafka_error_is_fatal(init.get()) && IsFencing(rd_kafka_error_code(init.get()))) {
+        return FatalTxnError(last);
+      }
+    }
+    spdlog::warn("exactly-once: {} (attempt {}); trying again", last.message(), attempt);
+    StopDelivery();
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  return last.WithContext("exactly-once: the sink closed while rebuilding its producer");
 }
 
 Status KafkaSink::Impl::EndTransaction(
@@ -215,6 +337,22 @@ Status KafkaSink::Impl::EndTransaction(
     return Status::FailedPrecondition("Kafka sink is closed");
   }
   if (has_failed_.load()) return status();
+  // Recovery in place: rebuild the producer; everything since the last
+  // commit is aborted and read again.
+  auto rebuild = [&](const Status& cause) -> Status {
+    handle.unlock();
+    NLPFLOW_RETURN_IF_ERROR(RebuildProducer(cause));
+    if (after) after(false);
+    return Status::Cancelled("transaction aborted: the producer was rebuilt after: " +
+                             cause.message());
+  };
+  if (rebuild_needed_.load()) {
+    bool fenced = false;
+    Status fatal = FatalErrorOf(producer_.get(), "Kafka sink: fatal producer error: ", &fenced);
+    if (fenced) return FatalTxnError(fatal);
+    return rebuild(fatal);
+  }
+  if (abort_needed_.exchange(false)) abort = true;
   rd_kafka_t* rk = producer_.get();
   const auto deadline =
       std::chrono::steady_clock::now() +
@@ -254,7 +392,8 @@ Status KafkaSink::Impl::EndTransaction(
           &kind);
     }
     committed = failure.ok();
-    if (!committed && kind == TxnErrorKind::kFatal) return FatalTxnError(failure);
+    if (!committed && kind == TxnErrorKind::kFenced) return FatalTxnError(failure);
+    if (!committed && kind == TxnErrorKind::kFatal) return rebuild(failure);
   }
   if (!committed) {
     if (!failure.ok()) spdlog::warn("{}; aborting the transaction", failure.message());
@@ -266,13 +405,24 @@ Status KafkaSink::Impl::EndTransaction(
         "abort_transaction",
         [&](int ms) { return rd_kafka_abort_transaction(rk, ms); },
         abort_deadline, &abort_kind);
-    if (!aborted.ok()) return FatalTxnError(aborted);
+    if (!aborted.ok() && abort_kind == TxnErrorKind::kFenced) return FatalTxnError(aborted);
+    // An abort that fails (e.g. INVALID_TXN_STATE after the cluster was
+    // unreachable) leaves a producer that cannot go on: make a new one.
+    if (!aborted.ok()) return rebuild(aborted);
   }
   produced_in_txn_.store(0);
   if (after) after(committed);
-  Status begun = KafkaStatus(ErrorPtr(rd_kafka_begin_transaction(rk)).get(),
-                             "Kafka sink: begin_transaction");
-  if (!begun.ok()) return FatalTxnError(begun);
+  ErrorPtr begin_error(rd_kafka_begin_transaction(rk));
+  Status begun = KafkaStatus(begin_error.get(), "Kafka sink: begin_transaction");
+  if (!begun.ok()) {
+    if (rd_kafka_error_is_fatal(begin_error.get()) &&
+        IsFencing(rd_kafka_error_code(begin_error.get()))) {
+      return FatalTxnError(begun);
+    }
+    // The transaction ended as reported; the next one runs on a new producer.
+    handle.unlock();
+    NLPFLOW_RETURN_IF_ERROR(RebuildProducer(begun));
+  }
   if (committed) return Status::Ok();
   return Status::Cancelled("transaction aborted: " +
                            (failure.ok() ? std::string("on request")
@@ -343,7 +493,24 @@ Status KafkaSink::Impl::Produce(std::string_view topic,
           std::to_string(options_.queue_full_timeout_ms) +
           " ms (queue.buffering.max.messages/.kbytes)");
     }
-    if (err == RD_KAFKA_RESP_ERR__FATAL) return status();
+    if (transactional() && err == RD_KAFKA_RESP_ERR__STATE) {
+      // The open transaction is in an abortable state: it will be aborted and
+      // this record read again, so it is not written now.
+      abort_needed_.store(true);
+      return Status::Ok();
+    }
+    if (err == RD_KAFKA_RESP_ERR__FATAL) {
+      bool fenced = false;
+      Status fatal =
+          FatalErrorOf(producer_.get(), "Kafka sink: fatal producer error: ", &fenced);
+      if (transactional() && !fenced) {
+        // Rebuilt at the next EndTransaction, which aborts this transaction.
+        rebuild_needed_.store(true);
+        return Status::Ok();
+      }
+      Fail(fatal);
+      return fatal;
+    }
     return KafkaStatus(err, "Kafka sink: produce to '" + topic_name + "'");
   }
 }
@@ -409,9 +576,7 @@ Status KafkaSink::Impl::Close(int timeout_ms) {
           produced_.load() - delivered_.load() - failed_.load());
     }
   }
-  stop_delivery_.store(true);
-  rd_kafka_queue_yield(queue_.get());
-  if (delivery_thread_.joinable()) delivery_thread_.join();
+  StopDelivery();
 
   std::unique_lock<std::shared_mutex> lock(handle_mutex_);
   queue_.reset();
@@ -476,11 +641,15 @@ void KafkaSink::Impl::Report(const rd_kafka_message_t* m) {
 
 void KafkaSink::Impl::OnError(rd_kafka_resp_err_t err, const char* reason) {
   if (err == RD_KAFKA_RESP_ERR__FATAL) {
-    char detail[512];
-    rd_kafka_resp_err_t cause =
-        rd_kafka_fatal_error(producer_.get(), detail, sizeof(detail));
-    Fail(KafkaStatus(cause, std::string("Kafka sink: fatal producer error: ") +
-                                detail));
+    bool fenced = false;
+    Status fatal = FatalErrorOf(producer_.get(), "Kafka sink: fatal producer error: ", &fenced);
+    if (transactional() && !fenced) {
+      spdlog::warn("{}; the producer is rebuilt at the end of the transaction",
+                   fatal.message());
+      rebuild_needed_.store(true);
+      return;
+    }
+    Fail(fatal);
     return;
   }
   // librdkafka retries these (connection loss, all brokers down, ...);

@@ -74,6 +74,7 @@ struct KafkaSinkStats {
   uint64_t produced = 0;    // Produce calls that returned OK
   uint64_t delivered = 0;   // OK reports
   uint64_t failed = 0;      // non-OK reports
+  uint64_t producer_rebuilds = 0;  // exactly-once recoveries in place
 };
 
 class KafkaSink {
@@ -133,9 +134,14 @@ class KafkaSink {
   // produced and positions() is empty, nothing is sent (after(true) runs).
   // Returns OK when committed; Cancelled ("transaction aborted: ...") when
   // aborted, after which the caller must rewind its consumer to the committed
-  // offsets; anything else is fatal (the producer was fenced, or an abort
-  // failed): status() then returns it too. Retriable errors are retried for
-  // up to transaction_timeout_ms.
+  // offsets. When the producer cannot go on without having been fenced (an
+  // abort or begin_transaction failed, a fatal error such as an epoch or
+  // sequence problem after the cluster was unreachable) it is rebuilt in
+  // place with the same transactional id (init_transactions retried until it
+  // works) and the transaction counts as aborted (Cancelled, after(false)).
+  // Anything else is fatal: the producer was fenced by another instance;
+  // status() then returns it too. Retriable errors are retried for up to
+  // transaction_timeout_ms.
   Status EndTransaction(
       const std::function<std::vector<TopicPartitionOffset>()>& positions,
       const rd_kafka_consumer_group_metadata_s* group_metadata, bool abort,
