@@ -368,12 +368,7 @@ Status KafkaSink::Impl::EndTransaction(
       return Status::Ok();
     }
     if (!offsets.empty()) {
-      PartitionListPtr list(
-          rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
-      for (const TopicPartitionOffset& o : offsets) {
-        rd_kafka_topic_partition_list_add(list.get(), o.topic.c_str(), o.partition)
-            ->offset = o.offset;
-      }
+      PartitionListPtr list = kafka_internal::ToList(offsets);
       failure = TxnCall(
           "send_offsets_to_transaction",
           [&](int ms) {

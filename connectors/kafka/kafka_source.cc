@@ -14,8 +14,10 @@
 #include <utility>
 #include <vector>
 
+#include "connectors/kafka/backpressure.h"
 #include "connectors/kafka/kafka_status.h"
 #include "connectors/kafka/rdkafka_util.h"
+#include "connectors/kafka/transaction_coordinator.h"
 
 namespace nlpflow {
 
@@ -25,40 +27,14 @@ using kafka_internal::ErrorPtr;
 using kafka_internal::HandlePtr;
 using kafka_internal::NewHandle;
 using kafka_internal::PartitionListPtr;
+using kafka_internal::Describe;
 using kafka_internal::PartitionName;
+using kafka_internal::ToList;
+using kafka_internal::ToPartitions;
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::vector<TopicPartition> ToPartitions(
-    const rd_kafka_topic_partition_list_t* list) {
-  std::vector<TopicPartition> out;
-  out.reserve(list->cnt);
-  for (int i = 0; i < list->cnt; ++i) {
-    out.push_back({list->elems[i].topic, list->elems[i].partition});
-  }
-  return out;
-}
-
-PartitionListPtr ToList(const std::vector<TopicPartitionOffset>& offsets) {
-  PartitionListPtr list(
-      rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
-  for (const TopicPartitionOffset& o : offsets) {
-    rd_kafka_topic_partition_list_add(list.get(), o.topic.c_str(), o.partition)
-        ->offset = o.offset;
-  }
-  return list;
-}
-
-std::string Describe(const rd_kafka_topic_partition_list_t* list) {
-  std::string out;
-  for (int i = 0; i < list->cnt; ++i) {
-    if (i > 0) out += ", ";
-    out += PartitionName(list->elems[i].topic, list->elems[i].partition);
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -71,8 +47,11 @@ class KafkaSource::Impl {
         on_record_(std::move(on_record)),
         sink_(sink),
         transactional_(sink != nullptr && sink->transactional()),
-        resume_at_(static_cast<int64_t>(options.max_in_flight) *
-                   options.resume_at_percent / 100) {}
+        backpressure_(options.max_in_flight,
+                      static_cast<int64_t>(options.max_in_flight) * options.resume_at_percent / 100),
+        coordinator_(transactional_
+                         ? std::make_unique<TransactionCoordinator>(sink, tracker_.get())
+                         : nullptr) {}
 
   ~Impl() { Stop(0); }
 
@@ -156,7 +135,7 @@ class KafkaSource::Impl {
   const RecordCallback on_record_;
   KafkaSink* const sink_;  // may be null
   const bool transactional_;
-  const int64_t resume_at_;
+  Backpressure backpressure_;
 
   HandlePtr consumer_;  // used by the poll thread only once Start ran
 
@@ -182,13 +161,9 @@ class KafkaSource::Impl {
   // (rd_kafka_assignment) is a request to its group thread that can block
   // forever around a close (see OnRebalance).
   std::set<TopicPartition> assignment_;
-  // Exactly-once: the last offset committed in a transaction per partition,
-  // where an abort rewinds to.
-  std::map<TopicPartition, int64_t> committed_;
-  bool paused_ = false;
-  // Assigned while paused_ held and not paused yet (see OnRebalance).
-  std::set<TopicPartition> pause_on_first_;
-  Clock::time_point next_pause_report_;  // when a pause is next reported
+  // Exactly-once: ends transactions and knows where an abort rewinds to;
+  // null otherwise.
+  const std::unique_ptr<TransactionCoordinator> coordinator_;
   bool draining_ = false;
   uint64_t next_sequence_ = 0;
   Status final_commit_status_;  // read by Stop after joining
@@ -291,7 +266,7 @@ void KafkaSource::Impl::PollLoop() {
       // Nothing more is handed over from here on; pausing makes librdkafka
       // drop what it fetched ahead and stop fetching.
       draining_ = true;
-      if (!paused_) SetAssignmentPaused(true);
+      if (!backpressure_.paused()) SetAssignmentPaused(true);
       drain_deadline =
           Clock::now() + std::chrono::milliseconds(drain_timeout_ms_.load());
     }
@@ -327,7 +302,7 @@ void KafkaSource::Impl::PollLoop() {
   // Also after a fatal error: nothing is handed over from here on.
   if (!draining_) {
     draining_ = true;
-    if (!paused_) SetAssignmentPaused(true);
+    if (!backpressure_.paused()) SetAssignmentPaused(true);
   }
   final_commit_status_ = FinalCommit();
   // Leaves the group. With the eager protocol this runs the revoke callback
@@ -361,23 +336,17 @@ void KafkaSource::Impl::HandleMessage(const rd_kafka_message_t* m) {
   if (draining_) return;  // not tracked, so not committed: read again later
 
   const char* topic = rd_kafka_topic_name(m->rkt);
-  if (!pause_on_first_.empty()) {
-    auto late = pause_on_first_.find(TopicPartition{topic, m->partition});
-    if (late != pause_on_first_.end()) {
-      pause_on_first_.erase(late);
-      if (paused_) {
-        // Assigned while backpressure held: pause it now that its fetch
-        // runs, and have it start again at this message after the resume.
-        PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
-        rd_kafka_topic_partition_list_add(list.get(), topic, m->partition)->offset = m->offset;
-        rd_kafka_pause_partitions(consumer_.get(), list.get());
-        Status sought = KafkaStatus(
-            ErrorPtr(rd_kafka_seek_partitions(consumer_.get(), list.get(), 5000)).get(),
-            "Kafka source: seek back of a partition assigned under backpressure");
-        if (!sought.ok()) Fail(sought);
-        return;
-      }
-    }
+  if (backpressure_.TakeFirst(TopicPartition{topic, m->partition}) && backpressure_.paused()) {
+    // Assigned while backpressure held: pause it now that its fetch runs,
+    // and have it start again at this message after the resume.
+    PartitionListPtr list(rd_kafka_topic_partition_list_new(1));
+    rd_kafka_topic_partition_list_add(list.get(), topic, m->partition)->offset = m->offset;
+    rd_kafka_pause_partitions(consumer_.get(), list.get());
+    Status sought = KafkaStatus(
+        ErrorPtr(rd_kafka_seek_partitions(consumer_.get(), list.get(), 5000)).get(),
+        "Kafka source: seek back of a partition assigned under backpressure");
+    if (!sought.ok()) Fail(sought);
+    return;
   }
   Status tracked = tracker_->Track(topic, m->partition, m->offset);
   if (!tracked.ok()) {
@@ -434,35 +403,31 @@ void KafkaSource::Impl::UpdateBackpressure() {
   int64_t in_flight = tracker_->in_flight();
   // A long pause is worth a line: the graph (or the broker's acknowledgements)
   // is not keeping up, or records are stuck.
-  if (paused_ && Clock::now() >= next_pause_report_) {
-    if (next_pause_report_ != Clock::time_point()) {
-      const KafkaSinkStats sink = sink_ != nullptr ? sink_->stats() : KafkaSinkStats();
-      spdlog::warn("Kafka source: paused by backpressure for 10 s or more: {} record(s) in flight "
-                   "(bound {}, resuming at {}); producer: {} produced, {} acknowledged, {} failed",
-                   in_flight, options_.max_in_flight, resume_at_, sink.produced, sink.delivered,
-                   sink.failed);
-    }
-    next_pause_report_ = Clock::now() + std::chrono::seconds(10);
+  if (backpressure_.ReportDue(Clock::now())) {
+    const KafkaSinkStats sink = sink_ != nullptr ? sink_->stats() : KafkaSinkStats();
+    spdlog::warn("Kafka source: paused by backpressure for 10 s or more: {} record(s) in flight "
+                 "(bound {}, resuming at {}); producer: {} produced, {} acknowledged, {} failed",
+                 in_flight, backpressure_.max_in_flight(), backpressure_.resume_at(),
+                 sink.produced, sink.delivered, sink.failed);
   }
-  if (!paused_) next_pause_report_ = Clock::time_point();
-  if (!paused_ && in_flight >= options_.max_in_flight) {
-    SetAssignmentPaused(true);
-    ++pauses_;
-    spdlog::debug("Kafka source: paused at {} records in flight", in_flight);
-  } else if (paused_ && in_flight <= resume_at_) {
-    SetAssignmentPaused(false);
-    spdlog::debug("Kafka source: resumed at {} records in flight", in_flight);
+  switch (backpressure_.Update(in_flight)) {
+    case Backpressure::Change::kPause:
+      SetAssignmentPaused(true);
+      ++pauses_;
+      spdlog::debug("Kafka source: paused at {} records in flight", in_flight);
+      break;
+    case Backpressure::Change::kResume:
+      SetAssignmentPaused(false);
+      spdlog::debug("Kafka source: resumed at {} records in flight", in_flight);
+      break;
+    case Backpressure::Change::kNone:
+      break;
   }
 }
 
 void KafkaSource::Impl::SetAssignmentPaused(bool pause) {
   if (!assignment_.empty()) {
-    PartitionListPtr list(
-        rd_kafka_topic_partition_list_new(static_cast<int>(assignment_.size())));
-    for (const TopicPartition& tp : assignment_) {
-      rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(),
-                                        tp.partition);
-    }
+    PartitionListPtr list = ToList(assignment_);
     rd_kafka_resp_err_t err =
         pause ? rd_kafka_pause_partitions(consumer_.get(), list.get())
               : rd_kafka_resume_partitions(consumer_.get(), list.get());
@@ -472,10 +437,9 @@ void KafkaSource::Impl::SetAssignmentPaused(bool pause) {
                    KafkaStatus(err, pause ? "pause" : "resume").message());
     }
   }
-  // Partitions assigned later are paused by HandleMessage while paused_
+  // Partitions assigned later are paused by HandleMessage while the pause
   // holds (see OnRebalance).
-  if (!pause) pause_on_first_.clear();
-  paused_ = pause;
+  backpressure_.SetPaused(pause);
   paused_now_.store(pause);
 }
 
@@ -485,11 +449,7 @@ void KafkaSource::Impl::SetAssignmentPaused(bool pause) {
 void KafkaSource::Impl::UpdatePositions() {
   std::vector<PartitionPosition> out;
   if (!assignment_.empty()) {
-    PartitionListPtr list(
-        rd_kafka_topic_partition_list_new(static_cast<int>(assignment_.size())));
-    for (const TopicPartition& tp : assignment_) {
-      rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
-    }
+    PartitionListPtr list = ToList(assignment_);
     rd_kafka_position(consumer_.get(), list.get());
     for (int i = 0; i < list->cnt; ++i) {
       const rd_kafka_topic_partition_t& p = list->elems[i];
@@ -608,9 +568,7 @@ void KafkaSource::Impl::OnRebalance(
     // its first message arrives and seeked back to it (HandleMessage), not
     // here, before its fetch has started. While draining, their messages are
     // dropped anyway.
-    if (paused_) {
-      for (const TopicPartition& tp : ToPartitions(partitions)) pause_on_first_.insert(tp);
-    }
+    backpressure_.Assigned(ToPartitions(partitions));
     return;
   }
 
@@ -653,8 +611,8 @@ void KafkaSource::Impl::OnRebalance(
       }
     }
     for (const TopicPartition& tp : revoked) {
-      committed_.erase(tp);
-      pause_on_first_.erase(tp);
+      if (coordinator_) coordinator_->Forget(tp);
+      backpressure_.Revoked(tp);
     }
     UpdateAssignment(partitions, /*add=*/false);
   } else {
@@ -689,42 +647,14 @@ void KafkaSource::Impl::WaitForRevoked(const std::vector<TopicPartition>& partit
 
 Status KafkaSource::Impl::EndTransaction(const std::vector<TopicPartition>& release,
                                          bool abort) {
-  rd_kafka_consumer_group_metadata_t* metadata =
-      rd_kafka_consumer_group_metadata(consumer_.get());
-  std::vector<TopicPartitionOffset> sent;
-  std::map<TopicPartition, int64_t> rewind;
-  Status st = sink_->EndTransaction(
-      [&] {
-        sent = tracker_->TakeCommittable();
-        return sent;
-      },
-      metadata, abort,
-      [&](bool committed) {
-        if (committed) {
-          for (const TopicPartitionOffset& o : sent) {
-            committed_[{o.topic, o.partition}] = o.offset;
-          }
-          tracker_->Forget(release, next_sequence_);
-          return;
-        }
-        // Everything since the last commit is gone: rewind what we keep to
-        // the last committed position, or to where we started reading.
-        for (const TopicPartitionOffset& o : tracker_->StartPositions()) {
-          rewind[{o.topic, o.partition}] = o.offset;
-        }
-        for (const auto& [tp, offset] : committed_) rewind[tp] = offset;
-        tracker_->ForgetAll(next_sequence_);
-      });
-  rd_kafka_consumer_group_metadata_destroy(metadata);
+  TransactionCoordinator::Outcome outcome =
+      coordinator_->End(consumer_.get(), release, abort, assignment_, next_sequence_);
+  const Status& st = outcome.status;
   if (st.code() == StatusCode::kCancelled) {
     ++aborted_transactions_;
-    for (const TopicPartition& tp : release) rewind.erase(tp);
-    for (auto it = rewind.begin(); it != rewind.end();) {
-      it = assignment_.count(it->first) ? std::next(it) : rewind.erase(it);
-    }
     spdlog::warn("Kafka source: {}; rewinding {} partition(s) to their committed offsets",
-                 st.message(), rewind.size());
-    Rewind(rewind);
+                 st.message(), outcome.rewind.size());
+    Rewind(outcome.rewind);
   } else if (!st.ok()) {
     Fail(st);
   } else {
@@ -735,11 +665,7 @@ Status KafkaSource::Impl::EndTransaction(const std::vector<TopicPartition>& rele
 
 void KafkaSource::Impl::Rewind(const std::map<TopicPartition, int64_t>& targets) {
   if (targets.empty()) return;
-  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(targets.size())));
-  for (const auto& [tp, offset] : targets) {
-    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
-        offset;
-  }
+  PartitionListPtr list = ToList(targets);
   // A seek also discards what librdkafka fetched ahead from the old position.
   Status st = KafkaStatus(
       ErrorPtr(rd_kafka_seek_partitions(consumer_.get(), list.get(), 10000)).get(),

@@ -199,4 +199,48 @@ std::string PartitionName(const char* topic, int32_t partition) {
   return std::string(topic) + "[" + std::to_string(partition) + "]";
 }
 
+std::vector<TopicPartition> ToPartitions(const rd_kafka_topic_partition_list_t* list) {
+  std::vector<TopicPartition> out;
+  out.reserve(static_cast<size_t>(list->cnt));
+  for (int i = 0; i < list->cnt; ++i) {
+    out.push_back({list->elems[i].topic, list->elems[i].partition});
+  }
+  return out;
+}
+
+PartitionListPtr ToList(const std::set<TopicPartition>& partitions) {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+  for (const TopicPartition& tp : partitions) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition);
+  }
+  return list;
+}
+
+PartitionListPtr ToList(const std::vector<TopicPartitionOffset>& offsets) {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+  for (const TopicPartitionOffset& o : offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), o.topic.c_str(), o.partition)->offset =
+        o.offset;
+  }
+  return list;
+}
+
+PartitionListPtr ToList(const std::map<TopicPartition, int64_t>& offsets) {
+  PartitionListPtr list(rd_kafka_topic_partition_list_new(static_cast<int>(offsets.size())));
+  for (const auto& [tp, offset] : offsets) {
+    rd_kafka_topic_partition_list_add(list.get(), tp.topic.c_str(), tp.partition)->offset =
+        offset;
+  }
+  return list;
+}
+
+std::string Describe(const rd_kafka_topic_partition_list_t* list) {
+  std::string out;
+  for (int i = 0; i < list->cnt; ++i) {
+    if (i > 0) out += ", ";
+    out += PartitionName(list->elems[i].topic, list->elems[i].partition);
+  }
+  return out;
+}
+
 }  // namespace nlpflow::kafka_internal

@@ -7,12 +7,15 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "common/status.h"
+#include "connectors/kafka/offset_tracker.h"
 
 namespace nlpflow::kafka_internal {
 
@@ -73,5 +76,15 @@ std::string AuthFailureMessage(const std::string& bootstrap_servers,
 
 // "topic[partition]" for messages.
 std::string PartitionName(const char* topic, int32_t partition);
+
+// Partition lists, librdkafka's and ours. A list made here owns its copies
+// of the topic names; offsets are left at RD_KAFKA_OFFSET_INVALID unless
+// given.
+std::vector<TopicPartition> ToPartitions(const rd_kafka_topic_partition_list_t* list);
+PartitionListPtr ToList(const std::set<TopicPartition>& partitions);
+PartitionListPtr ToList(const std::vector<TopicPartitionOffset>& offsets);
+PartitionListPtr ToList(const std::map<TopicPartition, int64_t>& offsets);
+// "topic[0], topic[1]" for messages.
+std::string Describe(const rd_kafka_topic_partition_list_t* list);
 
 }  // namespace nlpflow::kafka_internal
