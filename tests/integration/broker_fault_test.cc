@@ -135,7 +135,14 @@ class BrokerFaultTest : public ::testing::TestWithParam<const char*> {
     p_->Signal(SIGTERM);
     p_->Wait(std::chrono::seconds(60));
     ASSERT_TRUE(drained) << "the group still lags\n" << Tail(p_->Log());
-    std::printf("[fault] %s: %d pipeline run(s)\n", label.c_str(), runs_);
+    const std::string log = p_->Log();
+    int rebuilds = 0;
+    for (size_t at = log.find("rebuilt (attempt"); at != std::string::npos;
+         at = log.find("rebuilt (attempt", at + 1)) {
+      ++rebuilds;
+    }
+    std::printf("[fault] %s: %d pipeline run(s), %d producer rebuild(s) in the last\n",
+                label.c_str(), runs_, rebuilds);
     if (max_runs > 0) {
       EXPECT_LE(runs_, max_runs) << "nlpflow exited during the fault";
     }
