@@ -154,3 +154,88 @@ TEST_F(KafkaSinkTest, FlushFromTheDeliveryCallbackIsRefused) {
 
 }  // namespace
 }  // namespace nlpflow
+
+namespace nlpflow {
+namespace {
+
+// Exactly-once recovery in place: the broker answers the transaction's end
+// (EndTxn, Kafka API key 26) with INVALID_TXN_STATE, as after a cluster that
+// was unreachable; librdkafka makes that a fatal producer error. The sink
+// rebuilds its producer with the same transactional id instead of failing:
+// the transaction counts as aborted, the sink stays healthy, and the next
+// transaction commits.
+TEST(KafkaSinkTransactionTest, FailedAbortRebuildsTheProducerInPlace) {
+  auto broker = EmbeddedBroker::Start(1, {{"out", 1, 1}});
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  KafkaSinkOptions o;
+  o.bootstrap_servers = (*broker)->bootstrap_servers();
+  o.transactional_id = "sink-test-rebuild";
+  o.transaction_timeout_ms = 10000;
+  o.message_timeout_ms = 10000;
+  Reports reports;
+  auto sink = KafkaSink::Create(o, [&](const DeliveryReport& r) { reports.Add(r); });
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  KafkaSink& s = **sink;
+  auto produce = [&] {
+    auto hold = s.HoldProduce();
+    return s.Produce("out", std::nullopt, "v", {}, DeliveryTag{});
+  };
+  auto no_offsets = [] { return std::vector<TopicPartitionOffset>(); };
+
+  ASSERT_TRUE(produce().ok());
+  constexpr int16_t kEndTxn = 26;
+  rd_kafka_mock_push_request_errors((*broker)->mock_cluster(), kEndTxn, 1,
+                                    RD_KAFKA_RESP_ERR_INVALID_TXN_STATE);
+  int afters = 0;
+  bool last_committed = true;
+  auto after = [&](bool committed) {
+    ++afters;
+    last_committed = committed;
+  };
+  Status ended = s.EndTransaction(no_offsets, nullptr, /*abort=*/false, after);
+  EXPECT_EQ(ended.code(), StatusCode::kCancelled) << ended.ToString();
+  EXPECT_THAT(ended.message(), HasSubstr("the producer was rebuilt after"));
+  EXPECT_EQ(afters, 1);
+  EXPECT_FALSE(last_committed);
+  EXPECT_TRUE(s.status().ok()) << s.status().ToString();
+  EXPECT_EQ(s.stats().producer_rebuilds, 1u);
+
+  ASSERT_TRUE(produce().ok());
+  Status next = s.EndTransaction(no_offsets, nullptr, /*abort=*/false, after);
+  EXPECT_TRUE(next.ok()) << next.ToString();
+  EXPECT_EQ(afters, 2);
+  EXPECT_TRUE(last_committed);
+  EXPECT_TRUE(s.Close(5000).ok());
+}
+
+// Fenced (another producer took the transactional id): the one error that
+// ends the sink.
+TEST(KafkaSinkTransactionTest, FencedEndsTheSink) {
+  auto broker = EmbeddedBroker::Start(1, {{"out", 1, 1}});
+  ASSERT_TRUE(broker.ok()) << broker.status().ToString();
+  KafkaSinkOptions o;
+  o.bootstrap_servers = (*broker)->bootstrap_servers();
+  o.transactional_id = "sink-test-fenced";
+  o.transaction_timeout_ms = 10000;
+  o.message_timeout_ms = 10000;
+  auto sink = KafkaSink::Create(o, [](const DeliveryReport&) {});
+  ASSERT_TRUE(sink.ok()) << sink.status().ToString();
+  KafkaSink& s = **sink;
+  {
+    auto hold = s.HoldProduce();
+    ASSERT_TRUE(s.Produce("out", std::nullopt, "v", {}, DeliveryTag{}).ok());
+  }
+  constexpr int16_t kEndTxn = 26;
+  rd_kafka_mock_push_request_errors((*broker)->mock_cluster(), kEndTxn, 1,
+                                    RD_KAFKA_RESP_ERR_PRODUCER_FENCED);
+  Status ended = s.EndTransaction([] { return std::vector<TopicPartitionOffset>(); }, nullptr,
+                                  /*abort=*/false, [](bool) {});
+  EXPECT_EQ(ended.code(), StatusCode::kInternal) << ended.ToString();
+  EXPECT_THAT(ended.message(), StartsWith("exactly-once: the transactional producer "
+                                          "'sink-test-fenced' was fenced ("));
+  EXPECT_EQ(s.status().message(), ended.message());
+  EXPECT_EQ(s.stats().producer_rebuilds, 0u);
+}
+
+}  // namespace
+}  // namespace nlpflow
