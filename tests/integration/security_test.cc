@@ -51,7 +51,7 @@ struct Cluster {
   // --tls (4.1 only): the listeners' addresses; the certificates are in dir/tls.
   std::string ssl, mtls, sasl_ssl;
 };
-Cluster g_kafka4{"4.1"}, g_kafka3{"3.9"};
+Cluster g_kafka4{"4.1", "", "", "", "", "", ""}, g_kafka3{"3.9", "", "", "", "", "", ""};
 
 Cluster& ClusterOf(const std::string& version) {
   return version == g_kafka3.version ? g_kafka3 : g_kafka4;
@@ -285,7 +285,7 @@ class TlsTest : public ::testing::Test {
   }
 
   // nlpflow over `bootstrap` with `sets` and kafka.connect_timeout_ms at 60 s
-  // stops well before that: exit 1 with one line, "nlpflow: Kafka
+  // stops well before that: exit 1 with one line, "error Kafka
   // authentication at '<bootstrap>' failed: " and librdkafka's reason, which
   // contains `reason`.
   void ExpectStartUpFailure(const std::string& bootstrap, const std::vector<std::string>& sets,
@@ -300,7 +300,7 @@ class TlsTest : public ::testing::Test {
                           .count();
     const std::string log = p.Log();
     EXPECT_EQ(code.value_or(-1), 1) << log;
-    const size_t at = log.find("nlpflow: Kafka authentication at '" + bootstrap + "' failed: ");
+    const size_t at = log.find("error Kafka authentication at '" + bootstrap + "' failed: ");
     ASSERT_NE(at, std::string::npos) << log;
     const std::string line = log.substr(at, log.find('\n', at) - at);
     EXPECT_NE(line.find(reason), std::string::npos) << line;
