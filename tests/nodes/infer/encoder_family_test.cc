@@ -4,7 +4,9 @@
 // the 1,200 parity texts at cosine >= 0.99999, classification logits within
 // 1e-4 of the largest |logit| of their row; the RoBERTa base model saved as
 // pytorch_model.bin, sharded safetensors, sharded pytorch_model.bin, fp16 and
-// bf16 loads to the same outputs; and the errors a bad folder gets.
+// bf16 loads to the same outputs; the errors a bad folder gets; and XLM-R
+// end to end from text (a sentencepiece Unigram tokenizer.json, tokenized by
+// nlpflow).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -24,6 +26,7 @@
 #include "common/model_output.h"
 #include "nodes/infer/bert_classifier.h"
 #include "nodes/infer/embedding_model.h"
+#include "nodes/tokenize/tokenizer.h"
 
 namespace nlpflow {
 namespace {
@@ -243,6 +246,64 @@ INSTANTIATE_TEST_SUITE_P(Families, FamilyTest,
                            std::replace(name.begin(), name.end(), '-', '_');
                            return name;
                          });
+
+// XLM-R from text: nlpflow's Unigram tokenizer on the folder's
+// tokenizer.json (sentencepiece, converted by XLMRobertaTokenizerFast) gives
+// transformers' ids, and the model on them transformers' mean-pooled
+// embeddings and sequence logits (xlm-roberta-text in the fixture).
+class XlmRobertaFromText : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = kRoot + "/xlm-roberta-text";
+    if (!fs::exists(dir_ + "/reference.json")) {
+      GTEST_SKIP() << dir_ << "/reference.json is absent (sentencepiece missing, or run via ctest)";
+    }
+    j_ = ReadJson(dir_ + "/reference.json");
+    auto loaded = LoadTokenizer(dir_ + "/base/tokenizer.json");
+    ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+    ASSERT_EQ(loaded->model_type, "Unigram");
+    const auto texts = j_.at("texts").get<std::vector<std::string>>();
+    for (const std::string& text : texts) {
+      const Encoding e = loaded->tokenizer->Encode(text);
+      ids_.emplace_back(e.ids.begin(), e.ids.end());
+    }
+    hidden_ = j_.at("hidden").get<int64_t>();
+  }
+  std::string dir_;
+  nlohmann::json j_;
+  std::vector<std::vector<int64_t>> ids_;
+  int64_t hidden_ = 0;
+};
+
+TEST_F(XlmRobertaFromText, TokenIdsMatchTransformers) {
+  const auto want = j_.at("ids").get<std::vector<std::vector<int64_t>>>();
+  ASSERT_EQ(want.size(), 300u);
+  ASSERT_EQ(ids_.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) EXPECT_EQ(ids_[i], want[i]) << "text #" << i;
+}
+
+TEST_F(XlmRobertaFromText, EmbeddingsMatchTransformers) {
+  ExpectCosines(Embeddings(dir_ + "/base", ids_, hidden_),
+                Base64Floats(j_.at("embeddings").get<std::string>()), hidden_,
+                "xlm-roberta from text");
+}
+
+TEST_F(XlmRobertaFromText, SequenceClassificationLogitsMatchTransformers) {
+  auto model = BertClassifier::Load({.path = dir_ + "/sequence"});
+  ASSERT_TRUE(model.ok()) << model.status().ToString();
+  std::vector<float> logits(ids_.size() * 3);
+  ForEachBatch(ids_, [&](const TokenBatch& b, const std::vector<size_t>& rows) {
+    auto out = (*model)->Run(b);
+    ASSERT_TRUE(out.ok()) << out.status().ToString();
+    for (size_t k = 0; k < rows.size(); ++k) {
+      const auto& row = std::get<ClassificationOutput>((*out)[k]);
+      ASSERT_EQ(row.logits.size(), 3u);
+      std::copy_n(row.logits.data(), 3, logits.data() + rows[k] * 3);
+    }
+  });
+  ExpectLogits(logits, Base64Floats(j_.at("sequence_logits").get<std::string>()), 3,
+               "xlm-roberta from text, sequence");
+}
 
 // The RoBERTa base model in other formats: the float32 ones give bit-equal
 // outputs to model.safetensors; fp16 and bf16 match transformers running the

@@ -41,7 +41,7 @@ SPM_VOCAB = 6000
 HF_VOCAB = 4000
 
 
-def train_sentencepiece(texts, out_path):
+def train_sentencepiece(texts, out_path, vocab_size=SPM_VOCAB):
     import sentencepiece as spm
     from transformers import XLMRobertaTokenizerFast
 
@@ -51,7 +51,7 @@ def train_sentencepiece(texts, out_path):
             sentence_iterator=iter(t for t in texts if t.strip()),
             model_prefix=prefix,
             model_type="unigram",
-            vocab_size=SPM_VOCAB,
+            vocab_size=vocab_size,
             normalization_rule_name="nmt_nfkc",
             byte_fallback=True,
             character_coverage=0.995,
