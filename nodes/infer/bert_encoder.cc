@@ -199,8 +199,7 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
         l->weight = l->weight.to_mkldnn();
         l->bias = l->bias.to_mkldnn();
       }
-    } else if (backend == LinearBackend::kInt8Dynamic ||
-               backend == LinearBackend::kInt8Static) {
+    } else if (backend == LinearBackend::kInt8Static) {
       // qkv reads the previous layer's output LayerNorm (the embeddings' for
       // layer 0), intermediate the attention's; the other two read
       // attention context and GELU output, which are not smoothed; nor is
@@ -216,29 +215,25 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
       static const char* const kSites[] = {"qkv", "attention_out", "intermediate", "output"};
       for (int j = 0; j < 4; ++j) {
         const auto [target, input_norm] = linears[j];
-        if (backend == LinearBackend::kInt8Dynamic) {
-          NLPFLOW_RETURN_IF_ERROR(MakeInt8(target, input_norm));
-        } else {
-          // ParseBertConfig has checked that static_int8 has every range.
-          NLPFLOW_RETURN_IF_ERROR(MakeStaticInt8(
-              target, input_norm, config.activation_ranges.at(std::to_string(i) + "." + kSites[j]),
-              config.activation_bits));
-        }
+        // ParseBertConfig has checked that static_int8 has every range.
+        NLPFLOW_RETURN_IF_ERROR(MakeStaticInt8(
+            target, input_norm, config.activation_ranges.at(std::to_string(i) + "." + kSites[j]),
+            config.activation_bits));
       }
     }
     encoder->layers_.push_back(std::move(layer));
   }
-  if (backend == LinearBackend::kProgram) NLPFLOW_RETURN_IF_ERROR(encoder->BuildProgram());
-  if (backend == LinearBackend::kInt8Dynamic || backend == LinearBackend::kInt8Static) {
+  if (backend == LinearBackend::kProgram || backend == LinearBackend::kInt8Dynamic) {
+    NLPFLOW_RETURN_IF_ERROR(encoder->BuildProgram());
+  }
+  if (backend == LinearBackend::kInt8Static) {
     const bool vnni = GetCpuFeatures().has_vnni();
     spdlog::info("infer: int8 {}: {}; oneDNN ISA {}; CPU {}",
-                 backend == LinearBackend::kInt8Dynamic ? "dynamic" : "static",
-                 backend == LinearBackend::kInt8Dynamic
-                     ? (vnni ? "8-bit activations (VNNI: int32 accumulation)"
-                             : "7-bit activations (no VNNI: AVX2's int16 pair sums saturate)")
-                     : ("activation bits " + std::to_string(config.activation_bits) +
-                        ", weights up to " +
-                        std::to_string(StaticInt8Matmul::WeightMax(config.activation_bits))),
+                 "static",
+                 "activation bits " + std::to_string(config.activation_bits) +
+                     ", weights up to " +
+                     std::to_string(StaticInt8Matmul::WeightMax(config.activation_bits)) +
+                     (vnni ? " (VNNI)" : " (no VNNI)"),
                  OnednnEffectiveIsa(), GetCpuFeatures().Describe());
   }
   return encoder;
@@ -251,7 +246,22 @@ Status BertEncoder::BuildProgram() {
     return ProgramLinear{data(l.weight), data(l.bias), l.weight.size(0), l.weight.size(1)};
   };
   auto norm = [&](const LayerNorm& n) { return ProgramNorm{data(n.weight), data(n.bias)}; };
+  const bool int8 = backend_ == LinearBackend::kInt8Dynamic;
+  // int8: qkv and intermediate read a LayerNorm's output and are smoothed
+  // (SmoothingFactors); the factors live here until the program has copied
+  // the weights.
+  std::vector<at::Tensor> smoothing;
+  auto smoothed = [&](const Linear& l, const LayerNorm& input_norm) {
+    ProgramLinear pl = linear(l);
+    if (int8) {
+      smoothing.push_back(
+          SmoothingFactors(input_norm.weight, input_norm.bias, l.weight).to(at::kFloat).contiguous());
+      pl.input_smoothing = data(smoothing.back());
+    }
+    return pl;
+  };
   ProgramSpec spec;
+  spec.int8 = int8;
   spec.hidden = config_.hidden_size;
   spec.head_dim = config_.head_dim();
   spec.layer_norm_eps = config_.layer_norm_eps;
@@ -265,9 +275,12 @@ Status BertEncoder::BuildProgram() {
     spec.type_vocab_size = token_type_embeddings_.size(0);
   }
   spec.embedding_norm = norm(embedding_norm_);
-  for (const Layer& layer : layers_) {
-    spec.layers.push_back({layer.heads, linear(layer.qkv), linear(layer.attention_out),
-                           norm(layer.attention_norm), linear(layer.intermediate),
+  smoothing.reserve(2 * layers_.size());  // pointers into it stay valid
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    const Layer& layer = layers_[i];
+    const LayerNorm& qkv_input = i == 0 ? embedding_norm_ : layers_[i - 1].output_norm;
+    spec.layers.push_back({layer.heads, smoothed(layer.qkv, qkv_input), linear(layer.attention_out),
+                           norm(layer.attention_norm), smoothed(layer.intermediate, layer.attention_norm),
                            linear(layer.output), norm(layer.output_norm)});
   }
   NLPFLOW_ASSIGN_OR_RETURN(program_, EncoderProgram::Create(spec));
@@ -294,8 +307,14 @@ std::vector<std::string> BertEncoder::DescribeLinears() const {
       at::Tensor w = linears[j]->weight;
       if (linears[j]->packed) w = std::get<0>(linears[j]->packed->unpack());
       std::string scheme = w.is_quantized() ? std::string(c10::toString(w.qscheme())) : "none";
-      std::string line = std::to_string(i) + " " + kNames[j] + " " +
-                         std::string(c10::toString(w.scalar_type())) + " " + scheme + " [" +
+      std::string dtype(c10::toString(w.scalar_type()));
+      if (backend_ == LinearBackend::kInt8Dynamic) {
+        // The program's weights: s8 codes with one scale per output channel
+        // (the shape-only meta tensor here says nothing of them).
+        dtype = "QInt8";
+        scheme = "per_channel_affine";
+      }
+      std::string line = std::to_string(i) + " " + kNames[j] + " " + dtype + " " + scheme + " [" +
                          std::to_string(w.size(0)) + ", " + std::to_string(w.size(1)) + "]";
       out.push_back(std::move(line));
     }

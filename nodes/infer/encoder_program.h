@@ -55,6 +55,11 @@ struct ProgramLinear {
   const float* weight = nullptr;  // [out, in], as torch.nn.Linear keeps it
   const float* bias = nullptr;    // [out]
   int64_t out = 0, in = 0;
+  // int8 only, may be null: per input channel j a factor s_j the weight's
+  // column j is multiplied by before quantization, and the input's channel j
+  // divided by when it is quantized (SmoothQuant's balance; BertEncoder::
+  // SmoothingFactors). The product is unchanged.
+  const float* input_smoothing = nullptr;  // [in]
 };
 struct ProgramNorm {
   const float* weight = nullptr;  // [hidden]
@@ -85,6 +90,17 @@ struct ProgramSpec {
   std::vector<ProgramLayer> layers;
   // The attention kernel's instruction set; BestKernelIsa() by default.
   KernelIsa attention_isa = BestKernelIsa();
+  // Dynamic int8: every Linear a oneDNN u8 x s8 matmul with int32 output
+  // (weights quantized symmetrically per output channel, -127..127), its
+  // input quantized per row (a scale and zero point of its own) by the pass
+  // that produces it: the LayerNorm kernel (qkv, intermediate), the
+  // epilogue after the activation (output), a pass over the attention
+  // context (attention_out). The epilogue (int8_rows.h) applies the scales,
+  // the zero point's term, the bias and the residual.
+  bool int8 = false;
+  // 8 (codes 0..255) where the CPU has VNNI or AMX, 7 without: oneDNN's AVX2
+  // and AVX-512 kernels without VNNI add u8 x s8 pairs into a saturating int16.
+  int activation_bits = GetCpuFeatures().has_vnni() ? 8 : 7;
 };
 
 class EncoderProgram {
@@ -146,9 +162,19 @@ class EncoderProgram {
                  int64_t rows) const;
   void LayerNormRows(float* x, int64_t rows, const std::vector<float>& gamma,
                      const std::vector<float>& beta) const;
+  // int8: codes in -> int32 accumulators, tile by tile; after each tile,
+  // epilogue(first_row, end_row) on its rows while they are in cache.
+  template <typename Epilogue>
+  void RunInt8Linear(Workspace* ws, const Linear& linear, const uint8_t* codes, int64_t rows,
+                     const Epilogue& epilogue) const;
+  void RunInt8(const PackedTokens& tokens, Workspace* ws, const float* attention_bias,
+               int64_t bias_head_stride, int64_t bias_row_stride) const;
 
   int64_t hidden_ = 0, head_dim_ = 0;
   float eps_ = 0;
+  bool int8_ = false;
+  int activation_levels_ = 256;  // int8: 2^activation_bits
+  Activation activation_ = Activation::kGeluErf;
   KernelIsa attention_isa_ = KernelIsa::kScalar;
   std::vector<float> word_, position_, token_type_;
   int64_t type_vocab_size_ = 0;

@@ -1,0 +1,140 @@
+#include "nodes/infer/int8_rows.h"
+
+#include <algorithm>
+#include <cstring>
+
+// One copy of each pass per instruction set; glibc's loader picks one.
+#define NLPFLOW_ROW_KERNEL \
+  __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+#define NLPFLOW_INLINE inline __attribute__((always_inline))
+
+namespace nlpflow {
+namespace {
+
+// Round half to even for |x| < 2^22 (1.5 x 2^23 pushes the fraction out).
+NLPFLOW_INLINE float RoundEven(float x) { return (x + 12582912.0f) - 12582912.0f; }
+
+// e^x: 2^k e^r with r in [-ln2/2, ln2/2] and a degree-7 Taylor polynomial
+// (relative error about 1e-7); x clamped to [-87, 88].
+NLPFLOW_INLINE float Exp(float x) {
+  x = std::min(std::max(x, -87.0f), 88.0f);
+  const float k = RoundEven(x * 1.44269504f);
+  float r = x - k * 0.693145751953125f;
+  r -= k * 1.428606765330187e-06f;
+  float p = 1.0f / 5040;
+  p = p * r + 1.0f / 720;
+  p = p * r + 1.0f / 120;
+  p = p * r + 1.0f / 24;
+  p = p * r + 1.0f / 6;
+  p = p * r + 0.5f;
+  p = p * r + 1.0f;
+  p = p * r + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
+  float s;
+  std::memcpy(&s, &bits, sizeof(s));
+  return p * s;
+}
+
+// Abramowitz and Stegun 7.1.26: |error| < 1.5e-7.
+NLPFLOW_INLINE float Erf(float x) {
+  const float a = std::abs(x);
+  const float t = 1.0f / (1.0f + 0.3275911f * a);
+  float p = 1.061405429f;
+  p = p * t - 1.453152027f;
+  p = p * t + 1.421413741f;
+  p = p * t - 0.284496736f;
+  p = p * t + 0.254829592f;
+  const float y = 1.0f - p * t * Exp(-a * a);
+  return x < 0 ? -y : y;
+}
+
+}  // namespace
+
+NLPFLOW_ROW_KERNEL
+RowQuantization QuantizeRow(const float* x, const float* inv_smooth, int64_t k, int levels,
+                            uint8_t* codes) {
+  float lo = 0, hi = 0;
+  if (inv_smooth != nullptr) {
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+    for (int64_t j = 0; j < k; ++j) {
+      const float v = x[j] * inv_smooth[j];
+      lo = std::min(lo, v);
+      hi = std::max(hi, v);
+    }
+  } else {
+#pragma omp simd reduction(min : lo) reduction(max : hi)
+    for (int64_t j = 0; j < k; ++j) {
+      lo = std::min(lo, x[j]);
+      hi = std::max(hi, x[j]);
+    }
+  }
+  const float top = static_cast<float>(levels - 1);
+  RowQuantization q;
+  if (hi - lo > 0) {
+    q.scale = (hi - lo) / top;
+    q.zero_point = static_cast<int32_t>(std::min(std::max(RoundEven(-lo / q.scale), 0.0f), top));
+  }
+  const float inv = 1.0f / q.scale;
+  const float zp = static_cast<float>(q.zero_point);
+  if (inv_smooth != nullptr) {
+#pragma omp simd
+    for (int64_t j = 0; j < k; ++j) {
+      const float c = RoundEven(x[j] * inv_smooth[j] * inv) + zp;
+      codes[j] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(c, 0.0f), top)));
+    }
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < k; ++j) {
+      const float c = RoundEven(x[j] * inv) + zp;
+      codes[j] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(c, 0.0f), top)));
+    }
+  }
+  return q;
+}
+
+NLPFLOW_ROW_KERNEL
+void DequantizeRow(const int32_t* acc, RowQuantization q, const float* w_scale,
+                   const float* code_sum, const float* bias, int64_t n, bool accumulate,
+                   float* y) {
+  const float s = q.scale;
+  const float zp = static_cast<float>(q.zero_point);
+  if (accumulate) {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) {
+      y[j] += s * w_scale[j] * (static_cast<float>(acc[j]) - zp * code_sum[j]) + bias[j];
+    }
+  } else {
+#pragma omp simd
+    for (int64_t j = 0; j < n; ++j) {
+      y[j] = s * w_scale[j] * (static_cast<float>(acc[j]) - zp * code_sum[j]) + bias[j];
+    }
+  }
+}
+
+NLPFLOW_ROW_KERNEL
+void ActivateRow(Activation act, float* y, int64_t n) {
+  switch (act) {
+    case Activation::kGeluErf:
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) y[j] = 0.5f * y[j] * (1.0f + Erf(y[j] * 0.70710678118f));
+      break;
+    case Activation::kGeluTanh:
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) {
+        const float x = y[j];
+        const float u = 0.79788456080f * (x + 0.044715f * x * x * x);
+        y[j] = 0.5f * x * (2.0f - 2.0f / (Exp(2.0f * u) + 1.0f));
+      }
+      break;
+    case Activation::kRelu:
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) y[j] = std::max(y[j], 0.0f);
+      break;
+    case Activation::kSilu:
+#pragma omp simd
+      for (int64_t j = 0; j < n; ++j) y[j] = y[j] / (1.0f + Exp(-y[j]));
+      break;
+  }
+}
+
+}  // namespace nlpflow
