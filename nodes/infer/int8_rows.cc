@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
-// One copy of each pass per instruction set; glibc's loader picks one.
-#define NLPFLOW_ROW_KERNEL \
-  __attribute__((target_clones("arch=skylake-avx512", "arch=haswell", "default")))
+// One copy of each pass per instruction set; glibc's loader picks one by the
+// CPU's features. (Not "arch=...": that clone is chosen only on that very CPU
+// model, and this Xeon got the baseline copy.)
+#define NLPFLOW_ROW_KERNEL __attribute__((target_clones("avx512f", "avx2", "default")))
 #define NLPFLOW_INLINE inline __attribute__((always_inline))
 
 namespace nlpflow {
