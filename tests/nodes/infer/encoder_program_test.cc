@@ -284,6 +284,66 @@ TEST(EncoderProgramTest, LoneBatchThreadsSplitAmongRunningBatches) {
   EXPECT_LE(MaxDiff(one, two), 1e-6);
 }
 
+// Dynamic int8 (ProgramSpec::int8): every token's hidden state close to the
+// fp32 reference in direction, for every activation, 8- and 7-bit codes, with
+// smoothing on qkv and intermediate; per-row scales make a row's result
+// independent of its batch; primitives built once.
+TEST(EncoderProgramTest, Int8IsCloseToThePlainForward) {
+  std::mt19937 rng(8);
+  for (Activation act : {Activation::kGeluErf, Activation::kGeluTanh, Activation::kRelu,
+                         Activation::kSilu}) {
+    for (int bits : {8, 7}) {
+      RandomEncoder enc(64, 16, 160, {4, 2}, act, /*token_types=*/true, 17);
+      std::vector<float> smooth_qkv(64), smooth_inter(64);
+      std::uniform_real_distribution<float> uniform(0.5f, 2.0f);
+      for (float& v : smooth_qkv) v = uniform(rng);
+      for (float& v : smooth_inter) v = uniform(rng);
+      ProgramSpec spec = enc.spec();
+      spec.int8 = true;
+      spec.activation_bits = bits;
+      for (ProgramLayer& l : spec.layers) {
+        l.qkv.input_smoothing = smooth_qkv.data();
+        l.intermediate.input_smoothing = smooth_inter.data();
+      }
+      auto program = EncoderProgram::Create(spec);
+      ASSERT_TRUE(program.ok()) << program.status().ToString();
+      EXPECT_THAT((*program)->Describe(), HasSubstr("int8"));
+      const int64_t built = (*program)->primitives_created();
+      const PackedTokens tokens = RandomTokens({5, 1, 33, 17, 300}, enc.vocab, enc.types, &rng);
+      std::vector<float> got(tokens.tokens() * enc.hidden);
+      (*program)->Run(tokens, got.data());
+      const std::vector<float> want = ReferenceForward(enc.spec(), tokens, nullptr, 0, 0);
+      double worst = 1;
+      for (int64_t t = 0; t < tokens.tokens(); ++t) {
+        double dot = 0, a = 0, b = 0;
+        for (int64_t j = 0; j < enc.hidden; ++j) {
+          dot += got[t * enc.hidden + j] * want[t * enc.hidden + j];
+          a += got[t * enc.hidden + j] * got[t * enc.hidden + j];
+          b += want[t * enc.hidden + j] * want[t * enc.hidden + j];
+        }
+        worst = std::min(worst, dot / std::sqrt(a * b));
+      }
+      EXPECT_GE(worst, bits == 8 ? 0.999 : 0.995)
+          << "activation " << static_cast<int>(act) << ", " << bits << " bits";
+      // Far from fp32 rounding: it is int8.
+      EXPECT_GT(MaxDiff(got, want), 1e-4);
+      // Token 5 (the 1-token row) alone: the same codes, the same result.
+      PackedTokens alone;
+      alone.rows = 1;
+      alone.lengths = {1};
+      alone.ids = {tokens.ids[5]};
+      alone.type_ids = {tokens.type_ids[5]};
+      alone.positions = {tokens.positions[5]};
+      std::vector<float> one(enc.hidden);
+      (*program)->Run(alone, one.data());
+      EXPECT_LE(MaxDiff(one, std::vector<float>(got.begin() + 5 * enc.hidden,
+                                                got.begin() + 6 * enc.hidden)),
+                1e-5);
+      EXPECT_EQ((*program)->primitives_created(), built);
+    }
+  }
+}
+
 TEST(EncoderProgramTest, RejectsShapesThatDoNotChain) {
   RandomEncoder enc(32, 8, 64, {4}, Activation::kGeluErf, true, 15);
   ProgramSpec spec = enc.spec();
