@@ -1,7 +1,6 @@
 #include "nodes/infer/bert_encoder.h"
 
 #include <ATen/Parallel.h>
-#include <ATen/core/dispatch/Dispatcher.h>
 #include <ATen/record_function.h>
 #include <spdlog/spdlog.h>
 
@@ -305,7 +304,6 @@ std::vector<std::string> BertEncoder::DescribeLinears() const {
                                &layer.output};
     for (int j = 0; j < 4; ++j) {
       at::Tensor w = linears[j]->weight;
-      if (linears[j]->packed) w = std::get<0>(linears[j]->packed->unpack());
       std::string scheme = w.is_quantized() ? std::string(c10::toString(w.qscheme())) : "none";
       std::string dtype(c10::toString(w.scalar_type()));
       if (backend_ == LinearBackend::kInt8Dynamic) {
@@ -389,63 +387,8 @@ Status BertEncoder::MakeStaticInt8(Linear* linear, const LayerNorm* input_norm,
   return Status::Ok();
 }
 
-Status BertEncoder::MakeInt8(Linear* linear, const LayerNorm* input_norm) {
-  at::Tensor weight = linear->weight;
-  if (input_norm != nullptr) {
-    // The fp32 weight stays for the outlier rows (ApplyLinear): 4 x the int8
-    // copy for these two Linears of each layer, 16.5 MB for all-MiniLM-L6-v2.
-    linear->outlier_weight = linear->weight;
-    const at::Tensor smooth = SmoothingFactors(input_norm->weight, input_norm->bias, weight);
-    weight = weight * smooth.unsqueeze(0);
-    linear->input_scale = smooth.reciprocal();
-  }
-  const at::Tensor qweight = QuantizeWeightPerChannel(weight, 127);
-  static const auto prepack =
-      c10::Dispatcher::singleton()
-          .findSchemaOrThrow("quantized::linear_prepack", "")
-          .typed<c10::intrusive_ptr<LinearPackedParamsBase>(at::Tensor,
-                                                             c10::optional<at::Tensor>)>();
-  // No bias in the packed form: it is added after the per-token rescaling.
-  linear->packed = prepack.call(qweight, c10::nullopt);
-  linear->weight = at::Tensor();  // the packed copy is the only one kept
-  return Status::Ok();
-}
-
 at::Tensor BertEncoder::ApplyLinear(const at::Tensor& x, const Linear& linear) const {
   if (backend_ == LinearBackend::kInt8Static) return ApplyStaticInt8(x, linear);
-  if (backend_ == LinearBackend::kInt8Dynamic) {
-    // Per-token activation range (README.md). 7-bit activations
-    // (reduce_range) only without VNNI: oneDNN's AVX2 kernel (vpmaddubsw adds
-    // two u8 x s8 products into a saturating int16) saturated on long texts
-    // with 8 bits: 3 of the 1,200 parity texts (Hebrew, Bengali, 256 tokens)
-    // fell to 0.986-0.987 against fp32, 0.995+ when the same scheme is
-    // emulated exactly in fp32; with 7 bits all of them are above 0.99. With
-    // VNNI (or AMX) the products go straight into int32 and 8 bits are exact.
-    static const bool reduce_range = !GetCpuFeatures().has_vnni();
-    at::Tensor in = linear.input_scale.defined() ? x * linear.input_scale : x;
-    const at::Tensor row_max = in.abs().amax({1}, /*keepdim=*/true).clamp_min(1e-12);
-    in = in.div(row_max);
-    at::Tensor out;
-    {
-      RECORD_USER_SCOPE_WITH_INPUTS("nlpflow::int8_linear",
-                                    std::vector<c10::IValue>({in, linear.bias}));
-      out = linear.packed->apply_dynamic(in, reduce_range);
-    }
-    out.mul_(row_max).add_(linear.bias);
-    if (linear.outlier_weight.defined()) {
-      // Rows whose largest |value| is more than kOutlierRowRatio times their
-      // RMS (in BERT: mostly [CLS] and [SEP], whose hidden states carry a few
-      // huge channels) keep only a few bits for every other channel under a
-      // per-row scale. They are about 2% of qkv's and intermediate's rows,
-      // and for a text of 3 or 4 tokens they are most of the text: those
-      // rows are computed again in fp32 (nodes/infer/README.md).
-      const at::Tensor peak = x.abs().amax({1});
-      const at::Tensor rms = x.square().mean({1}).sqrt_();
-      RecomputeRowsInFp32(x, linear, at::nonzero(peak > rms.mul_(kOutlierRowRatio)).squeeze(1),
-                          &out);
-    }
-    return out;
-  }
   if (backend_ == LinearBackend::kOnednn) {
     // The activations go to oneDNN and back for each Linear, which keeps every
     // other op on ordinary tensors. Those two copies and oneDNN's per-call

@@ -7,7 +7,6 @@
 #pragma once
 
 #include <ATen/ATen.h>
-#include <ATen/native/quantized/PackedParams.h>
 
 #include <cstdint>
 #include <memory>
@@ -35,15 +34,15 @@ PackedTokens PackTokenBatch(const TokenBatch& batch);
 enum class LinearBackend {
   kBlas,    // at::linear: ATen's generic path, the process's libblas.so.3
   kOnednn,  // at::mkldnn_linear on oneDNN tensors, fp32
-  // int8 weights, quantized per output channel (symmetric, scale = max|w| /
-  // 127), prepacked for the ONEDNN quantized engine; activations quantized
-  // per call (quantized::linear_dynamic), per token: each row is divided by
-  // its max |value| before and multiplied back after, so one outlier token
-  // does not cost the others their precision. Inputs that come from a
-  // LayerNorm (qkv, intermediate) are also smoothed per channel (see
-  // bert_encoder.cc). The bias and the output stay fp32.
+  // int8 inside the encoder program (encoder_program.h, ProgramSpec::int8):
+  // weights quantized per output channel (symmetric, scale = max|w| / 127),
+  // u8 x s8 oneDNN matmuls with int32 output; every activation quantized per
+  // token row (its own scale and zero point) by the pass that produces it, so
+  // one outlier token does not cost the others their precision. Inputs that
+  // come from a LayerNorm (qkv, intermediate) are also smoothed per channel
+  // (SmoothingFactors). Bias, residual and the output stay fp32.
   kInt8Dynamic,
-  // int8 weights as kInt8Dynamic (smoothing included), and the input
+  // int8 weights as kInt8Dynamic (smoothing included; ATen path), and the input
   // quantized per tensor to 7 or 8 bits with a range calibrated ahead of time
   // (nlpflow quantize; BertConfig::activation_ranges), in the same pass that
   // finds the rows beyond the calibrated row bounds, which run in fp32; one
@@ -71,15 +70,13 @@ class BertEncoder {
   // "roberta.") and checks every shape against `config`. NOT_FOUND for a missing tensor,
   // INVALID_ARGUMENT for a shape mismatch; both name the tensor.
   // `backend` says how the Linear layers' weights are kept and run.
-  // kInt8Dynamic prepacks with the quantized engine selected at the time
-  // (the caller selects ONEDNN: at::globalContext().setQEngine); Forward then
-  // calls the packed weights directly, whatever engine is selected later.
   // With glibc, the first call also fixes malloc's mmap and trim thresholds
   // for the whole process (32 MiB, 1 GiB), so that activation buffers are not
   // returned to the kernel and faulted in again on every batch
   // (bert_encoder.cc says why); the process then keeps its peak heap.
-  // kProgram logs what the program runs (oneDNN's implementation and ISA, the
-  // attention kernel's) and the CPU's instruction sets.
+  // kProgram and kInt8Dynamic log what the program runs (oneDNN's
+  // implementation and ISA, the attention kernel's, int8's activation bits)
+  // and the CPU's instruction sets.
   static Result<std::unique_ptr<BertEncoder>> Load(const BertConfig& config,
                                                    const CheckpointWeights& file,
                                                    LinearBackend backend);
@@ -91,9 +88,11 @@ class BertEncoder {
   at::Tensor Forward(const PackedTokens& tokens) const;
 
   const BertConfig& config() const { return config_; }
-  // kProgram: the program (for tests that count its primitives); else null.
+  // kProgram, kInt8Dynamic: the program (for tests that count its
+  // primitives); else null.
   const EncoderProgram* program() const { return program_.get(); }
-  // kProgram: EncoderProgram::SetLoneBatchThreads; no effect otherwise.
+  // kProgram, kInt8Dynamic: EncoderProgram::SetLoneBatchThreads; no effect
+  // otherwise.
   void SetLoneBatchThreads(int threads) {
     if (program_) program_->SetLoneBatchThreads(threads);
   }
@@ -101,8 +100,8 @@ class BertEncoder {
 
   // One line per Linear layer (layer index, name, weight dtype and
   // quantization scheme), for tests and logs: "0 qkv QInt8 per_channel_affine
-  // [1152, 384]". For kInt8Dynamic the weights are unpacked from the prepacked
-  // form, so this shows what actually runs.
+  // [1152, 384]". kInt8Dynamic's weights live in the program, as s8 codes
+  // with a scale per output channel: that is what it says.
   std::vector<std::string> DescribeLinears() const;
 
   // The per-input-channel smoothing the int8 backends apply to a Linear that
@@ -112,26 +111,20 @@ class BertEncoder {
   static at::Tensor SmoothingFactors(const at::Tensor& norm_weight, const at::Tensor& norm_bias,
                                      const at::Tensor& weight);
 
-  // kInt8Dynamic: a row of a smoothed Linear's input whose largest |value|
-  // is more than this many times its RMS is computed in fp32 (ApplyLinear).
-  // (kInt8Static sends rows to fp32 by calibrated bounds instead.)
-  // On the 1,200 parity texts (7-bit activations), the worst text's cosine
-  // to fp32: ratio 16 0.9887, 10 0.9905, 8 0.9924 (each time "No.").
-  // An emulation of the scheme on 400 of them sent 10% of qkv's and 19% of
-  // intermediate's rows to fp32 at 8 (4.5% and 6.3% at 12).
-  static constexpr double kOutlierRowRatio = 8;
+  // kInt8Dynamic runs with no rows in fp32: on the 1,200 parity texts the
+  // worst cosine to fp32 measured 0.9917 ("No.", 4 tokens) without them, over
+  // the 0.99 bar, so the ATen path's rule (rows whose peak is over 8x their
+  // RMS recomputed in fp32) was not carried over (nodes/infer/README.md).
 
  private:
   struct Linear {
-    at::Tensor weight;  // [out, in]; oneDNN layout for kOnednn; undefined for kInt8Dynamic
-    at::Tensor bias;    // [out]; oneDNN layout for kOnednn
-    // kInt8Dynamic only: the prepacked int8 weight (no bias), and, when the
-    // input is smoothed, 1 / the per-input-channel smoothing factor.
-    c10::intrusive_ptr<LinearPackedParamsBase> packed;
-    at::Tensor input_scale;
+    // [out, in]; oneDNN layout for kOnednn; for kProgram and kInt8Dynamic a
+    // meta tensor of the shape once the program has its copy.
+    at::Tensor weight;
+    at::Tensor bias;  // [out]; oneDNN layout for kOnednn
     // The fp32 weight [out, in], for the rows that int8 would serve badly:
-    // kInt8Dynamic's smoothed layers (qkv, intermediate), and every layer of
-    // kInt8Static with calibrated row bounds. Undefined otherwise.
+    // every layer of kInt8Static with calibrated row bounds. Undefined
+    // otherwise.
     at::Tensor outlier_weight;
     // kInt8Static only: the GEMM, and per input channel the factor that takes
     // an input value to its quantized code before rounding (smoothing / s_x);
@@ -157,16 +150,11 @@ class BertEncoder {
   BertEncoder(BertConfig config, LinearBackend backend)
       : config_(std::move(config)), backend_(backend) {}
 
-  // kInt8Dynamic: quantizes and prepacks `linear` in place; `input_norm` is
-  // the LayerNorm whose output it reads, or null.
-  // A smoothed layer also keeps its fp32 weight, for ApplyLinear's outlier
-  // rows.
-  static Status MakeInt8(Linear* linear, const LayerNorm* input_norm);
   // kProgram: builds program_ from the fp32 weights, then drops the Linear
   // weights (a meta tensor of the same shape stays, for DescribeLinears).
   Status BuildProgram();
   // kInt8Static: builds `linear`'s GEMM for the calibrated input `ranges`
-  // (smoothed like MakeInt8 when `input_norm` is given), keeping the fp32
+  // (smoothed by SmoothingFactors when `input_norm` is given), keeping the fp32
   // weight for the rows beyond ranges.rows when the calibration set them.
   static Status MakeStaticInt8(Linear* linear, const LayerNorm* input_norm,
                                const BertConfig::LinearRanges& ranges, int activation_bits);
@@ -197,7 +185,7 @@ class BertEncoder {
   Linear embedding_project_;          // ELECTRA: embedding_size -> hidden; else undefined
   at::Tensor relative_attention_bias_;  // MPNet: [buckets, heads]; else undefined
   std::vector<Layer> layers_;
-  std::unique_ptr<EncoderProgram> program_;  // kProgram only
+  std::unique_ptr<EncoderProgram> program_;  // kProgram, kInt8Dynamic
 };
 
 }  // namespace nlpflow
