@@ -36,8 +36,9 @@ void ParallelRows(int64_t rows, Fn fn) {
 }
 
 // One row of LayerNorm in place: mean, variance and the normalized row while
-// the row is in L1.
-inline void LayerNormRow(float* row, int64_t h, const float* g, const float* b, float eps) {
+// the row is in L1. Compiled for AVX-512 and AVX2 too, chosen by the loader
+// (the rest of this file is baseline x86-64).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void LayerNormRow(float* row, int64_t h, const float* g, const float* b, float eps) {
   float sum = 0;
 #pragma omp simd reduction(+ : sum)
   for (int64_t j = 0; j < h; ++j) sum += row[j];
