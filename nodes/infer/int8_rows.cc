@@ -1,5 +1,7 @@
 #include "nodes/infer/int8_rows.h"
 
+#include <immintrin.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -49,6 +51,37 @@ NLPFLOW_INLINE float Erf(float x) {
   return x < 0 ? -y : y;
 }
 
+// The codes with AVX-512 intrinsics: GCC vectorizes the float -> u8 loop
+// below with 128-bit vectors only (AVX-512 F has no byte vectors; a clone
+// for AVX-512 BW is refused by its resolver), and vpmovusdb narrows 16 codes
+// at once. The same arithmetic as the loop: round half to even of
+// x * inv_smooth * inv, plus the zero point, clamped.
+__attribute__((target("avx512f"))) void CodesAvx512(const float* x, const float* inv_smooth,
+                                                    int64_t k, float inv, float zp, float top,
+                                                    uint8_t* codes) {
+  const __m512 vinv = _mm512_set1_ps(inv), vzp = _mm512_set1_ps(zp), vtop = _mm512_set1_ps(top);
+  const __m512 vzero = _mm512_setzero_ps();
+  int64_t j = 0;
+  for (; j + 16 <= k; j += 16) {
+    __m512 v = _mm512_loadu_ps(x + j);
+    if (inv_smooth != nullptr) v = _mm512_mul_ps(v, _mm512_loadu_ps(inv_smooth + j));
+    v = _mm512_roundscale_ps(_mm512_mul_ps(v, vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    v = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(v, vzp), vzero), vtop);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(codes + j),
+                     _mm512_cvtusepi32_epi8(_mm512_cvttps_epi32(v)));
+  }
+  for (; j < k; ++j) {
+    const float v = inv_smooth != nullptr ? x[j] * inv_smooth[j] : x[j];
+    const float c = RoundEven(v * inv) + zp;
+    codes[j] = static_cast<uint8_t>(static_cast<int32_t>(std::min(std::max(c, 0.0f), top)));
+  }
+}
+
+bool HasAvx512() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+}
+
 }  // namespace
 
 NLPFLOW_ROW_KERNEL
@@ -84,7 +117,9 @@ RowQuantization QuantizeRow(const float* x, const float* inv_smooth, int64_t k, 
   }
   const float inv = 1.0f / q.scale;
   const float zp = static_cast<float>(q.zero_point);
-  if (inv_smooth != nullptr) {
+  if (HasAvx512()) {
+    CodesAvx512(x, inv_smooth, k, inv, zp, top, codes);
+  } else if (inv_smooth != nullptr) {
 #pragma omp simd
     for (int64_t j = 0; j < k; ++j) {
       const float c = RoundEven(x[j] * inv_smooth[j] * inv) + zp;
