@@ -109,6 +109,14 @@ Result<std::unique_ptr<BertEncoder>> BertEncoder::Load(const BertConfig& config,
       config.embedding_size != config.hidden_size) {
     backend = LinearBackend::kBlas;
   }
+  // Dynamic int8 runs only in the program (the ATen int8 path is gone).
+  if (backend == LinearBackend::kInt8Dynamic && config.embedding_size > 0 &&
+      config.embedding_size != config.hidden_size) {
+    return Status::InvalidArgument(file.path() + ": int8 needs embedding_size == hidden_size (" +
+                                   std::to_string(config.embedding_size) + " != " +
+                                   std::to_string(config.hidden_size) +
+                                   "): the int8 encoder program has no embedding projection");
+  }
   const EncoderFamily* family = FindEncoderFamily(config.model_type);
   if (family == nullptr) {
     return Status::InvalidArgument(file.path() + ": model_type '" + config.model_type +
