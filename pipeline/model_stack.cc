@@ -103,10 +103,7 @@ Result<ModelStack> LoadModelStack(const Config& config) {
       (max_length <= 0 || max_length > stack.model->max_positions())) {
     max_length = stack.model->max_positions();
   }
-  if (auto* wordpiece = dynamic_cast<WordPieceTokenizer*>(tokenizer->get());
-      wordpiece != nullptr && max_length > 0) {
-    wordpiece->set_max_length(static_cast<int>(max_length));
-  }
+  if (max_length > 0) (*tokenizer)->set_max_length(static_cast<int>(max_length));
   stack.tokenizer = std::move(tokenizer).value();
 
   stack.name = !config.model.name.empty() ? config.model.name

@@ -83,6 +83,7 @@ class BpeTokenizer final : public Tokenizer {
   Encoding EncodePair(std::string_view a, std::string_view b) const override;
   int32_t pad_id() const override { return pad_id_; }
   size_t vocab_size() const override { return vocab_size_; }
+  void set_max_length(int max_length) override { post_processor_.set_max_length(max_length); }
 
  private:
   using Tokens = TokenSequence;

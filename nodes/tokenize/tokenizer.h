@@ -35,6 +35,13 @@ class Tokenizer {
   // One more than the largest id the tokenizer can produce.
   virtual size_t vocab_size() const = 0;
 
+  // Truncation in tokens, special tokens included (0 = none), replacing the
+  // file's own. The model stack sets the model's length with it, whatever
+  // the tokenizer type: a file saved without truncation (XLM-R's, RoBERTa's)
+  // must not let a long text run past the model's positions. REQUIRES: called
+  // before Encode runs on any thread.
+  virtual void set_max_length(int max_length) = 0;
+
   // What mapping results back to text needs (token classification, as
   // Hugging Face's pipeline does it). The defaults suit a tokenizer that
   // cannot say; WordPiece and byte-level BPE implement them.

@@ -97,6 +97,7 @@ class UnigramTokenizer final : public Tokenizer {
   Encoding EncodePair(std::string_view a, std::string_view b) const override;
   int32_t pad_id() const override { return pad_id_; }
   size_t vocab_size() const override { return vocab_size_; }
+  void set_max_length(int max_length) override { post_processor_.set_max_length(max_length); }
   int32_t unk_id() const override { return unk_id_; }
   // The piece of an id ("▁world", "<0x41>"), or an added token's content.
   // DecodeTokens keeps the interface's default (the Metaspace and

@@ -150,7 +150,7 @@ class WordPieceTokenizer final : public Tokenizer {
 
   // Sets truncation (0 = none). Not thread-safe with concurrent Encode; call
   // before sharing the tokenizer.
-  void set_max_length(int max_length);
+  void set_max_length(int max_length) override;
   int max_length() const { return options_.max_length; }
 
   int32_t pad_id() const override { return pad_id_; }

@@ -41,6 +41,7 @@ class FakeTokenizer : public Tokenizer {
   }
   int32_t pad_id() const override { return 0; }
   size_t vocab_size() const override { return 100; }
+  void set_max_length(int) override {}
 
  private:
   static void Add(Encoding* e, int32_t id, int32_t type, std::pair<int32_t, int32_t> offset) {

@@ -163,6 +163,21 @@ TEST(Unigram, TruncationAndPairTemplate) {
   EXPECT_EQ(p.type_ids, (std::vector<int32_t>(7, 0)));
 }
 
+// A file saved without truncation (XLM-R's) gets the model's length through
+// the Tokenizer interface, as the model stack sets it.
+TEST(Unigram, SetMaxLengthThroughTheInterfaceTruncates) {
+  UnigramSpec spec = TinySpec();
+  using Kind = TemplatePiece::Kind;
+  const TemplatePiece s{Kind::kSpecial, {8}, 0, "<s>"};
+  const TemplatePiece e{Kind::kSpecial, {9}, 0, "</s>"};
+  spec.post_processor.single_template = {s, {Kind::kSequenceA, {}, 0, ""}, e};
+  auto t = Make(std::move(spec));
+  EXPECT_EQ(t->Encode("ab ab ab ab").ids.size(), 10u);  // no truncation in the file
+  Tokenizer* as_interface = t.get();
+  as_interface->set_max_length(5);
+  EXPECT_EQ(t->Encode("ab ab ab ab").ids, (std::vector<int32_t>{8, 1, 4, 1, 9}));
+}
+
 TEST(Unigram, TokenStringAndUnkId) {
   UnigramSpec spec = TinySpec();
   spec.added_tokens = {{"<mask>", 12, true, true, false}};
