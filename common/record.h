@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -62,6 +63,10 @@ struct StageTimes {
   int64_t encode_started_us = 0;
 };
 
+struct Record;
+// Receives a finished (or failed) record that someone waits for.
+using ReplyFn = std::function<void(std::shared_ptr<Record>)>;
+
 struct Record {
   // Position in arrival order, assigned by the source (0, 1, 2, ...).
   uint64_t sequence = 0;
@@ -96,6 +101,13 @@ struct Record {
   std::string failure_reason;
 
   StageTimes times;
+
+  // Set for a record that a caller waits for (an HTTP request, entered with
+  // ServeGraph::PutRequest): `text` (and `text_pair`) are set by the caller,
+  // so decode is skipped, and the finished or failed record is handed to
+  // `reply` instead of the sink (no result is published, no offset is
+  // tracked). Called once, from a graph worker.
+  ReplyFn reply;
 
   void Fail(Stage stage, std::string reason) {
     failed = true;

@@ -119,7 +119,8 @@ class ServeGraph::Impl {
         decode_(graph_, Concurrency(options),
                 [this](const RecordPtr& r, DecodeNode::output_ports_type& ports) {
                   r->times.decode_started_us = NowMicros();
-                  const bool decoded = decoder_.Decode(r.get());
+                  // A request's text is given (PutRequest).
+                  const bool decoded = r->reply ? true : decoder_.Decode(r.get());
                   r->times.decoded_us = NowMicros();
                   if (decoded) {
                     std::get<0>(ports).try_put(r);
@@ -144,7 +145,12 @@ class ServeGraph::Impl {
                     DeadLetter(r);
                   } else {
                     r->times.encode_started_us = NowMicros();
-                    encoder_.EncodeResult(r.get());
+                    // A request's caller reads the typed output itself.
+                    if (r->reply) {
+                      r->times.encoded_us = NowMicros();
+                    } else {
+                      encoder_.EncodeResult(r.get());
+                    }
                     if (metrics_ != nullptr) {
                       // EncodeResult stamps encoded_us before it serializes
                       // (the stamp is part of the output); measure the end.
@@ -152,8 +158,15 @@ class ServeGraph::Impl {
                       t.encoded_us = NowMicros();
                       metrics_->ObserveResult(t);
                     }
-                    sink_->Publish(r);
-                    counters_.AddOut();
+                    if (r->reply) {
+                      // Counted before the reply: a caller that saw its
+                      // reply sees the record out of the graph.
+                      counters_.AddOut();
+                      r->reply(r);
+                    } else {
+                      sink_->Publish(r);
+                      counters_.AddOut();
+                    }
                   }
                   return flow::continue_msg();
                 }),
@@ -187,6 +200,14 @@ class ServeGraph::Impl {
   void Put(RecordPtr r) {
     counters_.AddIn();
     if (order_) order_->Arrived(*r);
+    batcher_.ExpectUpstream();
+    decode_.try_put(std::move(r));
+  }
+
+  void PutRequest(RecordPtr r) {
+    // Not through the reorder stage: a request has no partition, and its
+    // reply must not wait for the stream's records.
+    counters_.AddIn();
     batcher_.ExpectUpstream();
     decode_.try_put(std::move(r));
   }
@@ -244,6 +265,11 @@ class ServeGraph::Impl {
   }
 
   void DeadLetter(const RecordPtr& r) {
+    if (r->reply) {
+      counters_.AddDead(r->failed_stage);
+      r->reply(r);
+      return;
+    }
     std::string encoded = encoder_.EncodeDeadLetter(*r);
     sink_->PublishDeadLetter(r, std::move(encoded));
     counters_.AddDead(r->failed_stage);
@@ -294,6 +320,7 @@ ServeGraph::ServeGraph(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ServeGraph::~ServeGraph() = default;
 void ServeGraph::Start() { impl_->Start(); }
 void ServeGraph::Put(RecordPtr record) { impl_->Put(std::move(record)); }
+void ServeGraph::PutRequest(RecordPtr record) { impl_->PutRequest(std::move(record)); }
 int64_t ServeGraph::in_graph() const { return impl_->in_graph(); }
 GraphCounts ServeGraph::counts() const { return impl_->counts(); }
 Status ServeGraph::Drain(int64_t timeout_ms) { return impl_->Drain(timeout_ms); }

@@ -23,7 +23,14 @@
 // their own and hand work back into the graph with try_put: a long LibTorch
 // call must not occupy a TBB worker that decode or tokenize needs.
 //
-// Threads: Put is called by one source thread at a time. The sink is called
+// Requests (PutRequest: records with a `reply`, from the HTTP front door)
+// enter the same graph after decode and come out at the same place: their
+// finished or failed record goes to its reply instead of the sink and the
+// reorder stage, so the sink, and the offset tracker behind it, never see
+// them. The batcher puts them first if their priority header says "high".
+//
+// Threads: Put is called by one source thread at a time; PutRequest by any
+// thread, concurrently with Put and with itself. The sink is called
 // from TBB workers, concurrently. Drain is called once, by the owner, after
 // the source stopped calling Put.
 #pragma once
@@ -85,6 +92,10 @@ class ServeGraph {
   void Start();
   // Hands a record from the source into the graph; returns at once.
   void Put(RecordPtr record);
+  // Hands a request's record into the graph; returns at once. REQUIRES:
+  // record->reply is set and record->text holds the text (decode is
+  // skipped); Start() was called and Drain() was not.
+  void PutRequest(RecordPtr record);
   // Records handed in by Put and not yet given to the sink.
   int64_t in_graph() const;
   // In, out, dead letters and in flight, consistent (see GraphCounters).

@@ -383,6 +383,78 @@ TEST(ServeGraphFakeModelTest, AFailedBatchIsDeadLettersOfStageInferAndTheRestGoO
   }
 }
 
+// Requests (PutRequest, from another thread while the source Puts) come back
+// through their reply with the same output the stream gets for the same text;
+// the sink, behind the reorder stage, sees the stream's records only, each
+// partition in order.
+TEST(ServeGraphFakeModelTest, RequestsComeBackThroughTheirReplyNeverThroughTheSink) {
+  Config config = TestConfig({"pipeline.ordered_per_partition=true", "model.instances=2"});
+  testing::FakeTokenizer tokenizer;
+  testing::FakeModel model(ModelTask::kEmbedding);
+  EncodedSink sink;
+  auto graph = ServeGraph::Create(GraphOptionsFrom(config), DecodeOptionsFrom(config),
+                                  &tokenizer, BatcherOptionsFrom(config), &model,
+                                  EncodeOptions{OutputFormat::kJson, "fake", "1"}, &sink);
+  ASSERT_TRUE(graph.ok()) << graph.status().ToString();
+  (*graph)->Start();
+  auto text_of = [](int i) { return std::string(1 + i % 5, 'a') + " bb " + std::to_string(i); };
+  std::mutex mu;
+  std::map<int, std::vector<float>> replies;
+  std::map<int, std::string> failures;
+  constexpr int kRequests = 200;
+  std::thread requests([&] {
+    for (int i = 0; i < kRequests; ++i) {
+      auto r = std::make_shared<Record>();
+      // "poison" fails its batch: the request gets its record back failed.
+      r->text = i == 17 ? "poison" : text_of(i);
+      r->headers = {{"nlpflow-priority", "high"}};
+      r->times.arrived_us = NowMicros();
+      r->reply = [&, i](RecordPtr done) {
+        std::lock_guard<std::mutex> lock(mu);
+        if (done->failed) {
+          failures[i] = done->failure_reason;
+        } else {
+          replies[i] = std::get<EmbeddingOutput>(done->output).values;
+        }
+      };
+      (*graph)->PutRequest(std::move(r));
+    }
+  });
+  for (int i = 0; i < kRequests; ++i) {
+    auto r = std::make_shared<Record>();
+    r->sequence = i;
+    r->coords = {"texts", i % 3, i / 3};
+    r->payload = text_of(i);
+    r->times.arrived_us = NowMicros();
+    (*graph)->Put(std::move(r));
+  }
+  requests.join();
+  ASSERT_TRUE((*graph)->Drain(60000).ok());
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(replies.size() + failures.size(), static_cast<size_t>(kRequests));
+  // A batch with the poison record fails whole: record 17 and its batch mates.
+  ASSERT_TRUE(failures.count(17));
+  EXPECT_THAT(failures[17], HasSubstr("fake model: poison in row"));
+  ASSERT_GE(replies.size(), static_cast<size_t>(kRequests) / 2);
+  std::lock_guard<std::mutex> sink_lock(sink.mu_);
+  // Only the stream's records, each partition in arrival order.
+  int64_t published = 0;
+  for (const auto& [partition, order] : sink.order_) {
+    EXPECT_TRUE(std::is_sorted(order.begin(), order.end())) << "partition " << partition;
+    published += static_cast<int64_t>(order.size());
+  }
+  EXPECT_EQ(published, kRequests);
+  for (const auto& [i, values] : replies) {
+    const auto& entry = sink.by_sequence_.at(static_cast<uint64_t>(i));
+    if (entry.dead) continue;  // its stream twin shared a batch with the poison
+    // The stream's result for the same text holds the same vector.
+    const auto json = nlohmann::json::parse(entry.encoded);
+    EXPECT_EQ(json["embedding"].get<std::vector<float>>(), values) << "request " << i;
+  }
+  EXPECT_EQ((*graph)->counts().in, 2 * kRequests);
+  EXPECT_EQ((*graph)->counts().in_flight(), 0);
+}
+
 TEST(ServeGraphFakeModelTest, ClassificationResultsAreTypedEndToEnd) {
   FakeRun run = RunFake({"a bb ccc"}, {}, ModelTask::kSequenceClassification);
   ASSERT_EQ(run.sink->by_sequence_.size(), 1u);
