@@ -461,6 +461,16 @@ std::vector<Section> Sections(Config* c) {
   s.emplace_back("metrics");
   s.back().Field("listen", &c->metrics.listen,
                  "host:port of /metrics, /healthz and /readyz; port 0: a free port; \"\": off.");
+  s.emplace_back("http");
+  s.back()
+      .Field("inference", &c->http.inference,
+             "true: POST /v1/embeddings, /embed, /predict, /rerank, /tokenize on metrics.listen.")
+      .Field("max_concurrent_requests", &c->http.max_concurrent_requests,
+             "Inference requests answered at once; one more gets 429 with Retry-After.")
+      .Field("max_body_bytes", &c->http.max_body_bytes,
+             "Largest request body; a larger one gets 413.")
+      .Field("request_timeout_ms", &c->http.request_timeout_ms,
+             "Longest a request waits for its results; then 503.");
   s.emplace_back("delivery");
   s.back()
       .Field("mode", &c->delivery.mode,
@@ -644,8 +654,10 @@ Status ValidateSecurity(SecurityConfig* s) {
 Status Validate(const Config& c) {
   NLPFLOW_RETURN_IF_ERROR(NotEmpty("kafka.bootstrap_servers", c.kafka.bootstrap_servers));
   NLPFLOW_RETURN_IF_ERROR(NotEmpty("kafka.group_id", c.kafka.group_id));
-  if (c.kafka.input_topics.empty()) {
-    return KeyError("kafka.input_topics", "must name at least one topic");
+  if (c.kafka.input_topics.empty() && (!c.http.inference || c.metrics.listen.empty())) {
+    return KeyError("kafka.input_topics",
+                    "is empty (HTTP only), but HTTP inference is off (http.inference, "
+                    "metrics.listen): nothing to serve");
   }
   for (const auto& t : c.kafka.input_topics) {
     NLPFLOW_RETURN_IF_ERROR(NotEmpty("kafka.input_topics", t));
@@ -719,6 +731,12 @@ Status Validate(const Config& c) {
   if (!c.metrics.listen.empty()) {
     NLPFLOW_RETURN_IF_ERROR(ParseListenAddress(c.metrics.listen).status());
   }
+  NLPFLOW_RETURN_IF_ERROR(
+      InRange("http.max_concurrent_requests", c.http.max_concurrent_requests, 1, 4096));
+  NLPFLOW_RETURN_IF_ERROR(
+      InRange("http.max_body_bytes", c.http.max_body_bytes, 1024, int64_t{1} << 30));
+  NLPFLOW_RETURN_IF_ERROR(
+      InRange("http.request_timeout_ms", c.http.request_timeout_ms, 1, 3600000));
   if (!IsOneOf(c.delivery.mode, {"at_least_once", "exactly_once"})) {
     return KeyError("delivery.mode", "must be at_least_once or exactly_once, got '" +
                                          c.delivery.mode + "'");

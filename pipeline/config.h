@@ -25,6 +25,8 @@ struct KafkaConfig {
   // Consumer group. Instances with the same group split the partitions.
   std::string group_id = "nlpflow";
   std::string client_id = "nlpflow";
+  // Empty: no Kafka at all (no broker needed); the process serves HTTP
+  // inference only (http.inference must be on).
   std::vector<std::string> input_topics = {"texts"};
   std::string output_topic = "embeddings";
   // Records that cannot be processed go here, with their reason.
@@ -183,6 +185,23 @@ struct MetricsConfig {
   std::string listen = "0.0.0.0:9464";
 };
 
+// Inference over HTTP on the metrics endpoint (pipeline/http_inference.h;
+// README "HTTP inference"): POST /v1/embeddings (OpenAI), /embed, /predict,
+// /rerank, /tokenize (text-embeddings-inference). Requests enter the stream's
+// batcher at high priority.
+struct HttpConfig {
+  // false: the endpoints answer 404; metrics.listen "" also turns them off.
+  bool inference = true;
+  // Requests being answered at once; one more is answered 429 with
+  // Retry-After. Each one holds an HTTP server thread while it waits.
+  int max_concurrent_requests = 64;
+  // Largest request body; a larger one is answered 413.
+  int64_t max_body_bytes = 2 * 1024 * 1024;
+  // Longest a request waits for its results; then 503 (the records still
+  // finish in the graph, their results are dropped).
+  int request_timeout_ms = 30000;
+};
+
 // How nlpflow authenticates to Kafka and encrypts the connection: turned
 // into librdkafka properties for the consumer, the producer and the topic
 // admin (SecurityProperties), applied before kafka.consumer / kafka.producer
@@ -259,6 +278,7 @@ struct Config {
   OutputConfig output;
   PipelineConfig pipeline;
   MetricsConfig metrics;
+  HttpConfig http;
   DeliveryConfig delivery;
   SecurityConfig security;
   LoggingConfig logging;

@@ -14,8 +14,8 @@ namespace nlpflow {
 
 class MetricsServer::Impl {
  public:
-  Impl(const MetricsRegistry* registry, Checks checks)
-      : registry_(registry), checks_(std::move(checks)) {}
+  Impl(const MetricsRegistry* registry, Checks checks, HttpRoutes routes)
+      : registry_(registry), checks_(std::move(checks)), routes_(std::move(routes)) {}
 
   ~Impl() {
     server_.stop();
@@ -26,7 +26,9 @@ class MetricsServer::Impl {
     NLPFLOW_ASSIGN_OR_RETURN(auto host_port, ParseListenAddress(listen));
     const auto& [host, port] = host_port;
     // Two threads are plenty for scrapes and probes; httplib's default is 8+.
-    server_.new_task_queue = [] { return new httplib::ThreadPool(2); };
+    // Each inference request holds a thread while it waits for its results.
+    const int threads = 2 + routes_.threads;
+    server_.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
     // A scraper's idle keep-alive connection must not hold up shutdown long.
     server_.set_keep_alive_timeout(1);
     // httplib's default sets SO_REUSEPORT, which lets a second process bind
@@ -45,6 +47,27 @@ class MetricsServer::Impl {
     server_.Get("/readyz", [this](const httplib::Request&, httplib::Response& res) {
       Answer(checks_.ready ? checks_.ready() : Status::Ok(), "ready", "not ready: ", &res);
     });
+    for (const HttpRoute& route : routes_.routes) {
+      server_.Post(route.path, [&route](const httplib::Request& req, httplib::Response& res) {
+        HttpResponse out = route.post(HttpRequest{req.body});
+        res.status = out.status;
+        for (const auto& [name, value] : out.headers) res.set_header(name, value);
+        res.set_content(out.body, out.content_type);
+      });
+    }
+    if (routes_.max_body_bytes > 0) {
+      server_.set_payload_max_length(static_cast<size_t>(routes_.max_body_bytes));
+      // httplib answers an oversized body 413 before any route runs; give
+      // it a JSON body like the routes' own errors.
+      const int64_t limit = routes_.max_body_bytes;
+      server_.set_error_handler([limit](const httplib::Request&, httplib::Response& res) {
+        if (res.status == 413) {
+          res.set_content("{\"error\":\"request body over http.max_body_bytes (" +
+                              std::to_string(limit) + ")\",\"error_type\":\"payload_too_large\"}",
+                          "application/json");
+        }
+      });
+    }
     int bound = port;
     if (port == 0) {
       bound = server_.bind_to_any_port(host);
@@ -93,6 +116,7 @@ class MetricsServer::Impl {
 
   const MetricsRegistry* registry_;
   const Checks checks_;
+  const HttpRoutes routes_;
   httplib::Server server_;
   std::thread thread_;
   std::atomic<bool> listen_returned_{false};
@@ -102,9 +126,9 @@ class MetricsServer::Impl {
 
 Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& listen,
                                                            const MetricsRegistry* registry,
-                                                           Checks checks) {
+                                                           Checks checks, HttpRoutes routes) {
   if (registry == nullptr) return Status::InvalidArgument("MetricsServer needs a registry");
-  auto impl = std::make_unique<Impl>(registry, std::move(checks));
+  auto impl = std::make_unique<Impl>(registry, std::move(checks), std::move(routes));
   NLPFLOW_RETURN_IF_ERROR(impl->Start(listen));
   return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(impl)));
 }

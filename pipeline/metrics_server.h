@@ -4,6 +4,9 @@
 //                 error (the process is alive but the pipeline failed)
 //   GET /readyz   200 "ready" once the readiness check is OK; else 503 and
 //                 why not (e.g. "not ready: loading the model")
+//   POST <route>  the routes given to Start (HTTP inference,
+//                 pipeline/http_inference.h); a body over their
+//                 max_body_bytes is answered 413 before the route runs
 // Anything else: 404.
 //
 // Threads: Start and the destructor are for the owner. The handlers run on
@@ -14,11 +17,37 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/metrics.h"
 #include "common/status.h"
 
 namespace nlpflow {
+
+// A POST endpoint served next to /metrics, kept free of the HTTP library so
+// that what answers it can be tested without a server.
+struct HttpRequest {
+  std::string body;
+};
+struct HttpResponse {
+  int status = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+struct HttpRoute {
+  std::string path;
+  // Runs on a server thread; may block (each request holds its thread).
+  std::function<HttpResponse(const HttpRequest&)> post;
+};
+struct HttpRoutes {
+  std::vector<HttpRoute> routes;
+  // Server threads for the routes, on top of the two for scrapes and probes.
+  int threads = 0;
+  // Largest body a route accepts; larger: 413 with a JSON error. 0: no limit.
+  int64_t max_body_bytes = 0;
+};
 
 class MetricsServer {
  public:
@@ -33,7 +62,8 @@ class MetricsServer {
   // Logs "metrics listening on HOST:PORT" with the bound port.
   static Result<std::unique_ptr<MetricsServer>> Start(const std::string& listen,
                                                       const MetricsRegistry* registry,
-                                                      Checks checks);
+                                                      Checks checks,
+                                                      HttpRoutes routes = {});
 
   // Stops serving and joins the server's threads.
   ~MetricsServer();

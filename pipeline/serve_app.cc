@@ -17,11 +17,34 @@
 #include "pipeline/build_info.h"
 #include "pipeline/serve_graph.h"
 #include "pipeline/graph_options.h"
+#include "pipeline/http_inference.h"
 #include "pipeline/kafka_result_sink.h"
 #include "pipeline/metrics_server.h"
 #include "pipeline/model_stack.h"
 
 namespace nlpflow {
+
+namespace {
+
+// The graph's sink when there is no Kafka (kafka.input_topics empty): only
+// requests enter the graph, and they leave through their replies, so a call
+// here is a bug; it stops the pipeline instead of passing silently.
+class NoKafkaSink : public ResultSink {
+ public:
+  explicit NoKafkaSink(std::function<void(const Status&)> on_error)
+      : on_error_(std::move(on_error)) {}
+  void Publish(RecordPtr) override {
+    on_error_(Status::Internal("a result reached the Kafka sink with no Kafka configured"));
+  }
+  void PublishDeadLetter(RecordPtr, std::string) override {
+    on_error_(Status::Internal("a dead letter reached the Kafka sink with no Kafka configured"));
+  }
+
+ private:
+  const std::function<void(const Status&)> on_error_;
+};
+
+}  // namespace
 
 class ServeApp::Impl {
  public:
@@ -31,10 +54,21 @@ class ServeApp::Impl {
   Status Init() {
     RegisterMetrics();
     if (!config_.metrics.listen.empty()) {
+      HttpRoutes routes;
+      if (config_.http.inference) {
+        HttpInferenceOptions ho;
+        ho.max_concurrent_requests = config_.http.max_concurrent_requests;
+        ho.request_timeout_ms = config_.http.request_timeout_ms;
+        ho.priority_header = config_.batch.priority_header;
+        http_ = std::make_unique<HttpInference>(ho, &registry_);
+        routes = http_->Routes();
+        routes.max_body_bytes = config_.http.max_body_bytes;
+      }
       NLPFLOW_ASSIGN_OR_RETURN(
           metrics_server_,
           MetricsServer::Start(config_.metrics.listen, &registry_,
-                               {[this] { return HealthStatus(); }, [this] { return ReadyStatus(); }}));
+                               {[this] { return HealthStatus(); }, [this] { return ReadyStatus(); }},
+                               std::move(routes)));
     }
     NLPFLOW_ASSIGN_OR_RETURN(stack_, hooks_.load_model_stack ? hooks_.load_model_stack(config_)
                                                              : LoadModelStack(config_));
@@ -47,7 +81,26 @@ class ServeApp::Impl {
                    {"instances", std::to_string(config_.model.instances)}})
         ->Set(1);
     model_ready_.store(true);
+    if (kafka_) {
+      NLPFLOW_RETURN_IF_ERROR(InitKafka());
+    } else {
+      result_sink_ = std::make_unique<NoKafkaSink>([this](const Status& s) { Fail(s); });
+    }
+    ServeGraphOptions graph_options = GraphOptionsFrom(config_);
+    graph_options.metrics = &graph_metrics_;
+    graph_options.before_infer = hooks_.before_infer;
+    NLPFLOW_ASSIGN_OR_RETURN(
+        graph_, ServeGraph::Create(graph_options, DecodeOptionsFrom(config_),
+                                   stack_.tokenizer.get(), BatcherOptionsFrom(config_),
+                                   stack_.model.get(), EncodeOptionsFrom(config_, stack_),
+                                   result_sink_.get()));
+    if (kafka_) NLPFLOW_RETURN_IF_ERROR(InitSource());
+    initialized_.store(true);
+    return Status::Ok();
+  }
 
+  // The producer, the topics and the sink over them.
+  Status InitKafka() {
     bootstrap_ = config_.kafka.bootstrap_servers;
     if (bootstrap_ == "embedded") {
       std::vector<TopicSpec> topics;
@@ -87,15 +140,11 @@ class ServeApp::Impl {
         producer_.get(), tracker_.get(), /*ordered=*/exactly_once_,
         config_.kafka.output_topic, config_.kafka.dead_letter_topic,
         stack_.name + ":" + stack_.version, [this](const Status& s) { Fail(s); });
-    ServeGraphOptions graph_options = GraphOptionsFrom(config_);
-    graph_options.metrics = &graph_metrics_;
-    graph_options.before_infer = hooks_.before_infer;
-    NLPFLOW_ASSIGN_OR_RETURN(
-        graph_, ServeGraph::Create(graph_options, DecodeOptionsFrom(config_),
-                                   stack_.tokenizer.get(), BatcherOptionsFrom(config_),
-                                   stack_.model.get(), EncodeOptionsFrom(config_, stack_),
-                                   result_sink_.get()));
+    return Status::Ok();
+  }
 
+  // The consumer; REQUIRES: the graph exists.
+  Status InitSource() {
     KafkaSourceOptions src;
     src.bootstrap_servers = bootstrap_;
     src.group_id = config_.kafka.group_id;
@@ -123,15 +172,30 @@ class ServeApp::Impl {
                        }
                      },
                      producer_.get()));
-    initialized_.store(true);
     return Status::Ok();
   }
 
   Status Start() {
     graph_->Start();
-    NLPFLOW_RETURN_IF_ERROR(source_->Start());
+    if (source_) NLPFLOW_RETURN_IF_ERROR(source_->Start());
     started_ = true;
+    if (http_) {
+      HttpInferenceBackend backend;
+      backend.tokenizer = stack_.tokenizer.get();
+      backend.task = stack_.model->task();
+      backend.num_labels = stack_.model->labels().size();
+      backend.normalized = config_.model.normalize;
+      backend.model_name = stack_.name;
+      backend.put = [this](RecordPtr r) { graph_->PutRequest(std::move(r)); };
+      http_->Open(std::move(backend));
+      spdlog::info("HTTP inference on {}: POST /v1/embeddings, /embed, /predict, /rerank, /tokenize",
+                   metrics_server_->address());
+    }
     serving_.store(true);
+    if (!kafka_) {
+      spdlog::info("nlpflow ready: HTTP only (kafka.input_topics is empty)");
+      return Status::Ok();
+    }
     spdlog::info("nlpflow ready: consuming {} from {} (group {}), results to {}, dead letters to {}, {}",
                  Join(config_.kafka.input_topics), bootstrap_, config_.kafka.group_id,
                  config_.kafka.output_topic, config_.kafka.dead_letter_topic,
@@ -154,12 +218,15 @@ class ServeApp::Impl {
                              .count();
       return static_cast<int>(std::max<int64_t>(0, timeout_ms - spent));
     };
+    // Requests being answered finish first (bounded by
+    // http.request_timeout_ms); after this no request enters the graph.
+    if (http_) http_->Close();
     const int64_t in_flight = tracker_->in_flight();
     spdlog::info("stopping: {} records in flight", in_flight);
     // Stops reading, waits for in-flight records, commits, leaves the group.
-    Status source_status = source_->Stop(timeout_ms);
+    Status source_status = source_ ? source_->Stop(timeout_ms) : Status::Ok();
     Status graph_status = graph_->Drain(left_ms());
-    Status sink_status = producer_->Close(left_ms());
+    Status sink_status = producer_ ? producer_->Close(left_ms()) : Status::Ok();
     const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
                           std::chrono::steady_clock::now() - start)
                           .count();
@@ -186,7 +253,10 @@ class ServeApp::Impl {
   }
 
   const std::string& bootstrap_servers() const { return bootstrap_; }
-  bool ready() const { return source_ && source_->stats().assigned_partitions > 0; }
+  bool ready() const {
+    if (!kafka_) return serving_.load();
+    return source_ && source_->stats().assigned_partitions > 0;
+  }
   int64_t delivered() const { return delivered_.load(); }
   std::string metrics_address() const {
     return metrics_server_ ? metrics_server_->address() : std::string();
@@ -217,8 +287,8 @@ class ServeApp::Impl {
     }
     // A member with no partitions (more replicas than partitions) is a
     // healthy standby: ready once it is in the group, or a rollout would
-    // stall on it.
-    if (!source_->stats().joined_group) {
+    // stall on it. HTTP only: no group to join.
+    if (source_ && !source_->stats().joined_group) {
       return Status::Unavailable("not yet in the consumer group");
     }
     return Status::Ok();
@@ -255,7 +325,7 @@ class ServeApp::Impl {
                               static_cast<double>(c.dead[i])});
     }
     return {
-        {"nlpflow_records_in_total", "Records handed to the graph by the Kafka source", "counter",
+        {"nlpflow_records_in_total", "Records handed to the graph: by the Kafka source, and one per text of an HTTP request", "counter",
          {{{}, static_cast<double>(c.in)}}},
         {"nlpflow_records_out_total", "Results handed to the sink", "counter",
          {{{}, static_cast<double>(c.out)}}},
@@ -267,7 +337,7 @@ class ServeApp::Impl {
   }
 
   std::vector<CollectedFamily> CollectSource() const {
-    if (!initialized_.load()) return {};
+    if (!initialized_.load() || !source_) return {};
     const KafkaSourceStats st = source_->stats();
     CollectedFamily lag{"nlpflow_consumer_lag",
                         "Records in an assigned partition not yet read: high watermark (as of "
@@ -383,12 +453,14 @@ class ServeApp::Impl {
   std::atomic<bool> serving_{false};      // between Start and Stop
   std::atomic<bool> stopping_seen_{false};
   const bool exactly_once_ = ExactlyOnce(config_);
+  // False with kafka.input_topics empty: HTTP only, no broker, no clients.
+  const bool kafka_ = !config_.kafka.input_topics.empty();
   ModelStack stack_;
   std::string bootstrap_;
   std::unique_ptr<EmbeddedBroker> embedded_;
   std::shared_ptr<OffsetTracker> tracker_ = std::make_shared<OffsetTracker>();
   std::unique_ptr<KafkaSink> producer_;
-  std::unique_ptr<KafkaResultSink> result_sink_;
+  std::unique_ptr<ResultSink> result_sink_;
   std::unique_ptr<ServeGraph> graph_;
   std::unique_ptr<KafkaSource> source_;  // destroyed before the graph and the producer
   std::atomic<int64_t> delivered_{0};
@@ -396,6 +468,8 @@ class ServeApp::Impl {
   bool stopped_ = false;
   mutable std::mutex mu_;
   Status first_error_;  // GUARDED_BY(mu_)
+  // Before the server, whose routes refer to it.
+  std::unique_ptr<HttpInference> http_;
   // Last: destroyed first, as its handlers read the members above.
   std::unique_ptr<MetricsServer> metrics_server_;
 };

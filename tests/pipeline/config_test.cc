@@ -217,6 +217,32 @@ TEST(ConfigTest, InputTopicMustDifferFromOutput) {
   EXPECT_THAT(c.status().message(), HasSubstr("config key kafka.input_topics"));
 }
 
+TEST(ConfigTest, HttpDefaultsAndHttpOnly) {
+  auto c = ParseConfig("");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_TRUE(c->http.inference);
+  EXPECT_EQ(c->http.max_concurrent_requests, 64);
+  EXPECT_EQ(c->http.max_body_bytes, 2 * 1024 * 1024);
+  EXPECT_EQ(c->http.request_timeout_ms, 30000);
+  // No input topics: HTTP only, as long as HTTP inference is on.
+  auto only = ParseConfig("kafka:\n  input_topics: []\n");
+  ASSERT_TRUE(only.ok()) << only.status().ToString();
+  EXPECT_TRUE(only->kafka.input_topics.empty());
+  const std::string nothing =
+      "config key kafka.input_topics: is empty (HTTP only), but HTTP inference is off "
+      "(http.inference, metrics.listen): nothing to serve";
+  auto off = ParseConfig("kafka:\n  input_topics: []\nhttp:\n  inference: false\n");
+  ASSERT_FALSE(off.ok());
+  EXPECT_EQ(off.status().message(), nothing);
+  auto no_listen = ParseConfig("kafka:\n  input_topics: []\nmetrics:\n  listen: \"\"\n");
+  ASSERT_FALSE(no_listen.ok());
+  EXPECT_EQ(no_listen.status().message(), nothing);
+  auto zero = ParseConfig("http:\n  max_concurrent_requests: 0\n");
+  ASSERT_FALSE(zero.ok());
+  EXPECT_EQ(zero.status().message(),
+            "config key http.max_concurrent_requests: must be between 1 and 4096, got 0");
+}
+
 TEST(ConfigTest, MissingFileIsNamed) {
   auto c = LoadConfig("/nonexistent/x.yaml");
   ASSERT_FALSE(c.ok());
