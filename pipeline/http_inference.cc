@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
@@ -17,7 +18,11 @@ namespace nlpflow {
 
 namespace {
 
-using json = nlohmann::json;
+// Floats as floats, as the stream's JSON results write them
+// (nodes/encode/encoder.cc): the shortest text that reads back as the same
+// float, so an answer's numbers are the stream's, digit for digit.
+using json = nlohmann::basic_json<std::map, std::vector, std::string, bool, std::int64_t,
+                                  std::uint64_t, float>;
 
 HttpResponse JsonAnswer(int status, const json& body) {
   HttpResponse r;
