@@ -104,7 +104,7 @@ struct Record {
 
   // Set for a record that a caller waits for (an HTTP request, entered with
   // ServeGraph::PutRequest): `text` (and `text_pair`) are set by the caller,
-  // so decode is skipped, and the finished or failed record is handed to
+  // there is no decode, and the finished or failed record is handed to
   // `reply` instead of the sink (no result is published, no offset is
   // tracked). Called once, from a graph worker.
   ReplyFn reply;

@@ -119,8 +119,7 @@ class ServeGraph::Impl {
         decode_(graph_, Concurrency(options),
                 [this](const RecordPtr& r, DecodeNode::output_ports_type& ports) {
                   r->times.decode_started_us = NowMicros();
-                  // A request's text is given (PutRequest).
-                  const bool decoded = r->reply ? true : decoder_.Decode(r.get());
+                  const bool decoded = decoder_.Decode(r.get());
                   r->times.decoded_us = NowMicros();
                   if (decoded) {
                     std::get<0>(ports).try_put(r);
@@ -145,12 +144,7 @@ class ServeGraph::Impl {
                     DeadLetter(r);
                   } else {
                     r->times.encode_started_us = NowMicros();
-                    // A request's caller reads the typed output itself.
-                    if (r->reply) {
-                      r->times.encoded_us = NowMicros();
-                    } else {
-                      encoder_.EncodeResult(r.get());
-                    }
+                    encoder_.EncodeResult(r.get());
                     if (metrics_ != nullptr) {
                       // EncodeResult stamps encoded_us before it serializes
                       // (the stamp is part of the output); measure the end.
@@ -158,15 +152,8 @@ class ServeGraph::Impl {
                       t.encoded_us = NowMicros();
                       metrics_->ObserveResult(t);
                     }
-                    if (r->reply) {
-                      // Counted before the reply: a caller that saw its
-                      // reply sees the record out of the graph.
-                      counters_.AddOut();
-                      r->reply(r);
-                    } else {
-                      sink_->Publish(r);
-                      counters_.AddOut();
-                    }
+                    sink_->Publish(r);
+                    counters_.AddOut();
                   }
                   return flow::continue_msg();
                 }),
@@ -205,11 +192,20 @@ class ServeGraph::Impl {
   }
 
   void PutRequest(RecordPtr r) {
-    // Not through the reorder stage: a request has no partition, and its
-    // reply must not wait for the stream's records.
+    // Tokenized here, on the caller's thread, and handed to the batcher
+    // directly: through the decode and tokenize nodes it would queue behind
+    // every stream record in them (up to pipeline.max_in_flight), and the
+    // batcher's priority could only start to count after that. Not through
+    // the reorder stage either: a request has no partition.
     counters_.AddIn();
     batcher_.ExpectUpstream();
-    decode_.try_put(std::move(r));
+    const int64_t now = NowMicros();
+    r->times.decode_started_us = r->times.decoded_us = now;
+    r->times.tokenize_started_us = now;
+    r->encoding = r->text_pair ? tokenizer_->EncodePair(r->text, *r->text_pair)
+                               : tokenizer_->Encode(r->text);
+    r->times.tokenized_us = NowMicros();
+    batcher_.Add(std::move(r));
   }
 
   Status Drain(int64_t timeout_ms) {
@@ -251,7 +247,14 @@ class ServeGraph::Impl {
     const int64_t now = NowMicros();
     for (auto& r : batch->records) {
       r->times.inferred_us = now;
-      encode_.try_put(r);
+      if (r->reply) {
+        // On this thread, not through the encode node: there is nothing to
+        // encode, and under load the TBB workers are busy with the stream's
+        // decode and tokenize, so the reply would wait behind them.
+        Reply(r);
+      } else {
+        encode_.try_put(r);
+      }
     }
     batcher_.BatchDone();
   }
@@ -264,10 +267,23 @@ class ServeGraph::Impl {
     if (!s.ok()) r->Fail(Stage::kInfer, s.ToString());
   }
 
-  void DeadLetter(const RecordPtr& r) {
-    if (r->reply) {
+  // A request's record, finished or failed, back to its caller. Counted
+  // before the reply: a caller that saw its reply sees it out of the graph.
+  void Reply(const RecordPtr& r) {
+    if (!r->failed) Aggregate(r.get());
+    if (r->failed) {
       counters_.AddDead(r->failed_stage);
-      r->reply(r);
+    } else {
+      r->times.encode_started_us = r->times.encoded_us = NowMicros();
+      if (metrics_ != nullptr) metrics_->ObserveResult(r->times);
+      counters_.AddOut();
+    }
+    r->reply(r);
+  }
+
+  void DeadLetter(const RecordPtr& r) {
+    if (r->reply) {  // expired in the batcher (a request has no deadline today)
+      Reply(r);
       return;
     }
     std::string encoded = encoder_.EncodeDeadLetter(*r);

@@ -24,7 +24,9 @@
 // call must not occupy a TBB worker that decode or tokenize needs.
 //
 // Requests (PutRequest: records with a `reply`, from the HTTP front door)
-// enter the same graph after decode and come out at the same place: their
+// are tokenized on the caller's thread and enter the same batcher (ahead of
+// the decode and tokenize queues, which can hold up to max_in_flight stream
+// records), and come out at the same place: their
 // finished or failed record goes to its reply instead of the sink and the
 // reorder stage, so the sink, and the offset tracker behind it, never see
 // them. The batcher puts them first if their priority header says "high".
@@ -92,9 +94,10 @@ class ServeGraph {
   void Start();
   // Hands a record from the source into the graph; returns at once.
   void Put(RecordPtr record);
-  // Hands a request's record into the graph; returns at once. REQUIRES:
-  // record->reply is set and record->text holds the text (decode is
-  // skipped); Start() was called and Drain() was not.
+  // Tokenizes a request's record on the calling thread and hands it to the
+  // batcher; returns without waiting for it. REQUIRES: record->reply is set
+  // and record->text holds the text (there is no decode); Start() was called
+  // and Drain() was not.
   void PutRequest(RecordPtr record);
   // Records handed in by Put and not yet given to the sink.
   int64_t in_graph() const;
