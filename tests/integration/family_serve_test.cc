@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "tests/integration/test_util.h"
+#include "tests/testing/reference_floats.h"
 
 namespace nlpflow::testing {
 namespace {
@@ -25,33 +26,6 @@ namespace fs = std::filesystem;
 
 const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new KafkaEnvironment);
 constexpr int kTexts = 40;
-
-std::vector<float> Base64Floats(const std::string& in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::vector<uint8_t> bytes;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    const int v = value(c);
-    if (v < 0) break;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      bytes.push_back(static_cast<uint8_t>((acc >> bits) & 0xFF));
-    }
-  }
-  std::vector<float> out(bytes.size() / sizeof(float));
-  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));
-  return out;
-}
 
 nlohmann::json ReadJson(const std::string& path) {
   std::ifstream in(path);

@@ -27,6 +27,7 @@
 #include "nodes/infer/bert_classifier.h"
 #include "nodes/infer/embedding_model.h"
 #include "nodes/tokenize/tokenizer.h"
+#include "tests/testing/reference_floats.h"
 
 namespace nlpflow {
 namespace {
@@ -37,33 +38,6 @@ using ::testing::HasSubstr;
 const std::string kRoot = std::string(NLPFLOW_BINARY_DIR) + "/encoder_families";
 constexpr double kMinCosine = 0.99999;
 constexpr double kLogitTolerance = 1e-4;  // relative to the row's largest |logit|
-
-std::vector<float> Base64Floats(const std::string& in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::vector<uint8_t> bytes;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    const int v = value(c);
-    if (v < 0) break;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      bytes.push_back(static_cast<uint8_t>((acc >> bits) & 0xFF));
-    }
-  }
-  std::vector<float> out(bytes.size() / sizeof(float));
-  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));  // little-endian host
-  return out;
-}
 
 struct Reference {
   int64_t hidden = 0;
@@ -118,16 +92,6 @@ void ForEachBatch(const std::vector<std::vector<int64_t>>& ids,
     }
     run(b, rows);
   }
-}
-
-double Cosine(const float* a, const float* b, int64_t n) {
-  double dot = 0, na = 0, nb = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    dot += double{a[i]} * b[i];
-    na += double{a[i]} * a[i];
-    nb += double{b[i]} * b[i];
-  }
-  return dot / std::sqrt(na * nb);
 }
 
 // Mean-pooled, unnormalized embeddings of every text, in text order.

@@ -20,6 +20,7 @@
 
 #include "nodes/infer/embedding_model.h"
 #include "nodes/tokenize/wordpiece_tokenizer.h"
+#include "tests/testing/reference_floats.h"
 
 namespace nlpflow {
 namespace {
@@ -31,33 +32,6 @@ const std::string kFixture =
     std::string(NLPFLOW_SOURCE_DIR) + "/tests/fixtures/mpnet_reference.json";
 constexpr int64_t kDim = 768;
 constexpr double kMinCosine = 0.99999;
-
-std::vector<float> Base64Floats(const std::string& in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::vector<uint8_t> bytes;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    const int v = value(c);
-    if (v < 0) break;
-    acc = (acc << 6) | static_cast<uint32_t>(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      bytes.push_back(static_cast<uint8_t>((acc >> bits) & 0xFF));
-    }
-  }
-  std::vector<float> out(bytes.size() / sizeof(float));
-  std::memcpy(out.data(), bytes.data(), out.size() * sizeof(float));  // little-endian host
-  return out;
-}
 
 struct Item {
   std::string text;
@@ -74,16 +48,6 @@ std::vector<Item> LoadFixture() {
                      Base64Floats(j.at("embedding_f32").get<std::string>())});
   }
   return items;
-}
-
-double Cosine(const float* a, const float* b, int64_t n) {
-  double dot = 0, na = 0, nb = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    dot += double{a[i]} * b[i];
-    na += double{a[i]} * a[i];
-    nb += double{b[i]} * b[i];
-  }
-  return dot / std::sqrt(na * nb);
 }
 
 class MpnetParityTest : public ::testing::Test {
