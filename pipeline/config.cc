@@ -164,17 +164,34 @@ bool LooksSecret(const std::string& name) {
   return false;
 }
 
+// A loaded string as the loader reads it back: every literal "${" written
+// "$${", so that a dump loads to the same config (found by config_fuzz).
+std::string EscapeForDump(const std::string& v) {
+  std::string out;
+  out.reserve(v.size());
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v.compare(i, 2, "${") == 0) out += '$';
+    out += v[i];
+  }
+  return out;
+}
+
 // Writes one field's value for DumpConfig.
 template <typename T>
 void EmitField(YAML::Emitter& out, const T& v) {
   out << v;
 }
+void EmitField(YAML::Emitter& out, const std::string& v) { out << EscapeForDump(v); }
 void EmitField(YAML::Emitter& out, const std::vector<std::string>& v) {
-  out << YAML::Flow << v;
+  std::vector<std::string> escaped;
+  for (const std::string& s : v) escaped.push_back(EscapeForDump(s));
+  out << YAML::Flow << escaped;
 }
 void EmitField(YAML::Emitter& out, const std::map<std::string, std::string>& m) {
   out << YAML::BeginMap;
-  for (const auto& [k, v] : m) out << YAML::Key << k << YAML::Value << (LooksSecret(k) ? "****" : v);
+  for (const auto& [k, v] : m) {
+    out << YAML::Key << k << YAML::Value << (LooksSecret(k) ? "****" : EscapeForDump(v));
+  }
   out << YAML::EndMap;
 }
 

@@ -280,6 +280,20 @@ TEST(ConfigTest, ShippedConfigLoadsAndDumpRoundTrips) {
   EXPECT_EQ(DumpConfig(*again), DumpConfig(*c));
 }
 
+// config_fuzz: a literal "${" (written "$${") was dumped bare, and the dump
+// then failed to load ("unterminated ${").
+TEST(ConfigTest, DumpOfALiteralDollarBraceLoadsToTheSameConfig) {
+  auto c = ParseConfig(
+      "kafka:\n  bootstrap_servers: \"a:1 $${x\"\n  input_topics: [\"t$${y}\"]\n");
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  EXPECT_EQ(c->kafka.bootstrap_servers, "a:1 ${x");
+  auto again = ParseConfig(DumpConfig(*c));
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->kafka.bootstrap_servers, "a:1 ${x");
+  EXPECT_EQ(again->kafka.input_topics, std::vector<std::string>{"t${y}"});
+  EXPECT_EQ(DumpConfig(*again), DumpConfig(*c));
+}
+
 TEST(ConfigTest, DeliveryModeAndTransactionalId) {
   auto c = ParseConfig("kafka:\n  group_id: g\ndelivery:\n  mode: exactly_once\n  instance_id: i3\n");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
