@@ -195,15 +195,19 @@ void EmitField(YAML::Emitter& out, const std::map<std::string, std::string>& m) 
   out << YAML::EndMap;
 }
 
-// A secret field: its value is masked when dumped (if set).
+// A secret field: its value is masked when dumped (if set), and left out when
+// it was read from its *_file field (the dump names the file; writing both
+// would not load: "set either it or ..._file").
 struct Secret {
   std::string* value;
+  const std::string* file = nullptr;
 };
 Status ReadField(const YAML::Node& n, const std::string& key, Secret* out) {
   return Convert(n, key, "a string", out->value);
 }
 void EmitField(YAML::Emitter& out, const Secret& v) {
-  out << (v.value->empty() ? std::string() : std::string("****"));
+  const bool from_file = v.file != nullptr && !v.file->empty();
+  out << (v.value->empty() || from_file ? std::string() : std::string("****"));
 }
 
 // The type of a field as the reference names it.
@@ -262,13 +266,17 @@ class Section {
     return *this;
   }
 
-  Section& SecretField(const std::string& field, std::string* target, const char* effect) {
+  // `file`: the field that may hold it instead (its content is read into
+  // `target` at validation), or null.
+  Section& SecretField(const std::string& field, std::string* target, const char* effect,
+                       const std::string* file = nullptr) {
     readers_[field] = [key = name_ + "." + field, target](const YAML::Node& n) {
       Secret s{target};
       return ReadField(n, key, &s);
     };
-    fields_.push_back({field, "string (secret)", effect,
-                       [target](YAML::Emitter& out) { EmitField(out, Secret{target}); }});
+    fields_.push_back({field, "string (secret)", effect, [target, file](YAML::Emitter& out) {
+                         EmitField(out, Secret{target, file});
+                       }});
     return *this;
   }
 
@@ -512,7 +520,8 @@ std::vector<Section> Sections(Config* c) {
              "SCRAM-SHA-256, SCRAM-SHA-512 or PLAIN.")
       .Field("sasl_username", &c->security.sasl_username, "SASL user name.")
       .SecretField("sasl_password", &c->security.sasl_password,
-                   "SASL password; write ${NAME} to read it from the environment.")
+                   "SASL password; write ${NAME} to read it from the environment.",
+                   &c->security.sasl_password_file)
       .PathField("sasl_password_file", &c->security.sasl_password_file,
                  "File holding the SASL password (instead of sasl_password).")
       .PathField("ssl_ca_location", &c->security.ssl_ca_location,
@@ -521,7 +530,8 @@ std::vector<Section> Sections(Config* c) {
                  "Client certificate.")
       .PathField("ssl_key_location", &c->security.ssl_key_location, "Client certificate's key.")
       .SecretField("ssl_key_password", &c->security.ssl_key_password,
-                   "The key's password; ${NAME} reads the environment.")
+                   "The key's password; ${NAME} reads the environment.",
+                   &c->security.ssl_key_password_file)
       .PathField("ssl_key_password_file", &c->security.ssl_key_password_file,
                  "File holding the key's password.")
       .Field("ssl_verify_hostname", &c->security.ssl_verify_hostname,
@@ -538,14 +548,24 @@ std::vector<Section> Sections(Config* c) {
 // A key given twice in one map (a section given twice, a field given twice
 // in a section, a property twice in a map) is an error: YAML parsers keep
 // one of them silently, and which one is not what the reader of the file
-// expects. Lines are 1-based.
+// expects. A key that is not a scalar ("? [a, b]: c") is an error too.
+// Lines are 1-based.
 Status CheckNoDuplicateKeys(const YAML::Node& node, const std::string& path) {
+  if (node.IsSequence()) {
+    for (const auto& item : node) NLPFLOW_RETURN_IF_ERROR(CheckNoDuplicateKeys(item, path));
+    return Status::Ok();
+  }
   if (!node.IsMap()) return Status::Ok();
   std::map<std::string, int> lines;
   for (const auto& kv : node) {
+    const int line = kv.first.Mark().line + 1;
+    if (!kv.first.IsScalar()) {
+      return KeyError(path.empty() ? "(top level)" : path,
+                      "a key must be a name, got " + Describe(kv.first) +
+                          (line > 0 ? " (line " + std::to_string(line) + ")" : ""));
+    }
     const std::string name = kv.first.Scalar();
     const std::string key = path.empty() ? name : path + "." + name;
-    const int line = kv.first.Mark().line + 1;
     auto [it, inserted] = lines.emplace(name, line);
     if (!inserted) {
       return KeyError(key, std::string(path.empty() ? "section" : "key") + " given twice (lines " +
@@ -587,6 +607,7 @@ Status ApplyOverride(YAML::Node& root, const std::string& assignment, std::strin
   } catch (const YAML::Exception& e) {
     return KeyError(key, "value is not valid YAML: " + std::string(e.what()));
   }
+  NLPFLOW_RETURN_IF_ERROR(CheckNoDuplicateKeys(value, key));
   if (!root[section] || root[section].IsNull()) root[section] = YAML::Node(YAML::NodeType::Map);
   if (!root[section].IsMap()) {
     return KeyError(section, "expected a map, got " + Describe(root[section]));

@@ -294,6 +294,22 @@ TEST(ConfigTest, DumpOfALiteralDollarBraceLoadsToTheSameConfig) {
   EXPECT_EQ(DumpConfig(*again), DumpConfig(*c));
 }
 
+TEST(ConfigTest, AKeyThatIsNotANameIsAnError) {
+  // "? x" is YAML's explicit key: here a map and a sequence as keys (found by
+  // config_fuzz: reading the key as a string threw).
+  auto c = ParseConfig("kafka:\n  ? {a: b}\n  : \"x\"\n");
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.status().message(), "config key kafka: a key must be a name, got a map (line 2)");
+  auto top = ParseConfig("? [a, b]\n: 1\n");
+  ASSERT_FALSE(top.ok());
+  EXPECT_EQ(top.status().message(),
+            "config key (top level): a key must be a name, got a list (line 1)");
+  auto set = ParseConfig("", {"kafka.properties={? [a]: b}"});
+  ASSERT_FALSE(set.ok());
+  EXPECT_THAT(set.status().message(),
+              HasSubstr("config key kafka.properties: a key must be a name, got a list"));
+}
+
 TEST(ConfigTest, DeliveryModeAndTransactionalId) {
   auto c = ParseConfig("kafka:\n  group_id: g\ndelivery:\n  mode: exactly_once\n  instance_id: i3\n");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
@@ -352,6 +368,15 @@ TEST(ConfigTest, SecurityFromEnvironmentAndFile) {
                             "security.sasl_password_file=" + file});
   ASSERT_TRUE(f.ok()) << f.status().ToString();
   EXPECT_EQ(f->security.sasl_password, "pw-from-file");
+  // The dump names the file, not the secret read from it, and loads again
+  // (both would be "set either it or ..._file"; found by config_fuzz).
+  const std::string file_dump = DumpConfig(*f);
+  EXPECT_THAT(file_dump, HasSubstr("sasl_password: \"\""));
+  EXPECT_THAT(file_dump, HasSubstr("sasl_password_file: " + file));
+  auto reloaded = ParseConfig(file_dump);
+  ASSERT_TRUE(reloaded.ok()) << reloaded.status().ToString();
+  EXPECT_EQ(reloaded->security.sasl_password, "pw-from-file");
+  EXPECT_EQ(DumpConfig(*reloaded), file_dump);
   auto plain = ParseConfig("");
   ASSERT_TRUE(plain.ok());
   EXPECT_TRUE(SecurityProperties(*plain).empty());
